@@ -1,0 +1,52 @@
+# One task runner; the README's commands are `make lab` and `make test`.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_NOCOLOR := 1
+export NO_COLOR := 1
+export PY_COLORS := 0
+
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: setup image nginx lint unit playbook-tests build molecule test lab lab-down
+
+setup:
+	@scripts/bootstrap
+
+image:
+	@scripts/build-image >/dev/null
+
+nginx:
+	@scripts/fetch-nginx
+
+lint: setup
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check .
+	ruff format --check .
+
+unit: setup nginx
+	python -m pytest tests/unit
+
+playbook-tests: setup
+	@for p in tests/playbooks/*.yml; do echo "== $$p"; ansible-playbook "$$p" || exit 1; done
+
+build: setup
+	ansible-galaxy collection build --force --output-path .cache/dist
+
+molecule: setup image
+	@for s in $(SCENARIOS); do \
+	  echo "== molecule test -s $$s"; start=$$SECONDS; \
+	  molecule test -s $$s || { echo "molecule scenario $$s FAILED after $$((SECONDS - start)) s"; exit 1; }; \
+	  echo "molecule scenario $$s passed in $$((SECONDS - start)) s"; \
+	done
+
+# Every test: lint, unit, the filter playbooks, the collection build and every Molecule scenario.
+test:
+	@scripts/test
+
+lab: setup image
+	@scripts/lab up
+
+lab-down: setup
+	@scripts/lab down
