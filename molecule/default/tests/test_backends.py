@@ -8,9 +8,9 @@ import os
 import testinfra.utils.ansible_runner
 
 ADDRESSES = {"default-web1": "172.29.10.21", "default-web2": "172.29.10.22"}
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("backends")
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts(
+    "backends"
+)
 
 
 def test_fixed_address(host):

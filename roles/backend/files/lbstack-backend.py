@@ -41,10 +41,10 @@ class Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server looks up
+    def do_GET(self) -> None:
         self._answer(send_body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
