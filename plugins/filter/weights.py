@@ -1,49 +1,74 @@
 # Copyright (c) lbstack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters weight_distribution, wrr_schedule and distribution_fit (documented in the .yml files beside)."""
+"""Filters weight_distribution, wrr_schedule and distribution_fit (documented in the .yml files beside).
+
+Thin wrappers: the logic and the input checks live in plugin_utils/_weights.py, which raises only
+ValueError and TypeError; here those become AnsibleFilterError (Ansible puts the filter's name in front).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lbstack.ha.plugins.plugin_utils import _weights
+from ansible_collections.lbstack.ha.plugins.plugin_utils._weights import (
+    distribution_fit,
+    type_name,
+    weight_distribution,
+    wrr_schedule,
+)
+
+_T = TypeVar("_T")
 
 
-def _plain(value: Any) -> Any:
-    """Ansible hands over its own container types; the core wants plain lists and dicts."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _call(name: str, func, *args: Any, **kwargs: Any) -> Any:
+def _run(func: Callable[..., _T], *args: Any) -> _T:
     try:
-        return func(*(_plain(a) for a in args), **{k: _plain(v) for k, v in kwargs.items()})
+        return func(*args)
     except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(f"{name}: {exc}") from exc
+        raise AnsibleFilterError(str(exc)) from exc
 
 
-def weight_distribution(backends: Any, max_weight: Any = 256, min_weight: Any = 1) -> list[dict[str, Any]]:
-    return _call("weight_distribution", _weights.weight_distribution, backends, max_weight, min_weight)
+def _require_list(what: str, value: Any) -> None:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise AnsibleFilterError(f"{what} must be a list of mappings, got {type_name(value)}")
 
 
-def wrr_schedule(backends: Any, count: Any) -> list[str]:
-    return _call("wrr_schedule", _weights.wrr_schedule, backends, count)
+def weight_distribution_filter(
+    backends: Any,
+    max_weight: Any = 256,
+    min_weight: Any = 1,
+) -> list[dict[str, Any]]:
+    _require_list("backends", backends)
+    return _run(weight_distribution, backends, max_weight, min_weight)
 
 
-def distribution_fit(observed: Any, backends: Any, tolerance: Any = 0.05, alpha: Any = 0.001) -> dict[str, Any]:
-    return _call("distribution_fit", _weights.distribution_fit, observed, backends, tolerance, alpha)
+def wrr_schedule_filter(backends: Any, count: Any) -> list[str]:
+    _require_list("backends", backends)
+    return _run(wrr_schedule, backends, count)
+
+
+def distribution_fit_filter(
+    observed: Any,
+    backends: Any,
+    tolerance: Any = 0.05,
+    alpha: Any = 0.001,
+) -> dict[str, Any]:
+    if not isinstance(observed, Mapping):
+        kind = type_name(observed)
+        raise AnsibleFilterError(f"observed must be a mapping of backend name to count, got {kind}")
+    _require_list("backends", backends)
+    return _run(distribution_fit, observed, backends, tolerance, alpha)
 
 
 class FilterModule:
-    def filters(self) -> dict[str, Any]:
+    """lbstack.ha weight filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
         return {
-            "weight_distribution": weight_distribution,
-            "wrr_schedule": wrr_schedule,
-            "distribution_fit": distribution_fit,
+            "weight_distribution": weight_distribution_filter,
+            "wrr_schedule": wrr_schedule_filter,
+            "distribution_fit": distribution_fit_filter,
         }

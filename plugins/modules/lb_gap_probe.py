@@ -12,7 +12,7 @@ version_added: 0.1.0
 author: lbstack maintainers
 description:
   - Sends an HTTP GET to O(url) every O(interval) seconds for O(duration) seconds, each on a new TCP connection
-    with its own O(timeout), and reports the longest interval between two consecutive successful responses:
+    with its own O(timeout), and reports the longest interval between two consecutive successful responses,
     what a client sees of a failover.
   - Meant to run in the background with C(async) and C(poll=0) while a fault is injected, then collected with
     M(ansible.builtin.async_status).
@@ -88,7 +88,7 @@ succeeded:
   description: Probes answered with a 2xx status.
   type: int
   returned: always
-failed:
+failures:
   description: Probes that failed.
   type: int
   returned: always
@@ -125,8 +125,8 @@ errors:
   returned: always
 timeline:
   description:
-    - Compact events with C(t) in seconds from the start. C(ok) with the C(backend) when the answering
-      backend changes or answers return after failures, C(fail) with the C(error) when failures start.
+    - Transitions with C(t) in seconds from the start. C(ok) with the answering C(backend) when answers start
+      or return after failures, C(fail) with the C(error) when failures start or their kind changes.
   type: list
   elements: dict
   returned: always
@@ -177,13 +177,13 @@ def probe_gaps(
         if result.ok:
             successes.append(result.finished - start)
             counts[result.backend] = counts.get(result.backend, 0) + 1
-            event = ("ok", result.backend)
+            event = ("ok", None)
         else:
             errors[result.error] = errors.get(result.error, 0) + 1
             event = ("fail", result.error)
         if event != last_event and len(timeline) < max_events:
-            key = "backend" if event[0] == "ok" else "error"
-            timeline.append({"t": round(result.finished - start, 3), "event": event[0], key: event[1]})
+            detail = {"backend": result.backend} if result.ok else {"error": result.error}
+            timeline.append({"t": round(result.finished - start, 3), "event": event[0], **detail})
         last_event = event
     spent = time.monotonic() - start
 
@@ -193,7 +193,7 @@ def probe_gaps(
     return {
         "probes": probes,
         "succeeded": len(successes),
-        "failed": probes - len(successes),
+        "failures": probes - len(successes),
         "longest_gap": round(gap, 4),
         "gap_start": round(gap_start, 4),
         "gap_end": round(gap_end, 4),

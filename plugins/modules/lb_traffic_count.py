@@ -102,7 +102,7 @@ succeeded:
   description: Requests answered with a 2xx status.
   type: int
   returned: always
-failed:
+failures:
   description: Requests that failed (network error, timeout or non-2xx status).
   type: int
   returned: always
@@ -210,7 +210,7 @@ def count_traffic(
     result = {
         "total": count,
         "succeeded": succeeded,
-        "failed": count - succeeded,
+        "failures": count - succeeded,
         "counts": counts,
         "errors": errors,
         "elapsed": round(elapsed, 4),
@@ -266,8 +266,8 @@ def main() -> None:
         )
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    if p["fail_on_error"] and result["failed"]:
-        module.fail_json(msg=f"{result['failed']} of {result['total']} requests failed: {result['errors']}", **result)
+    if p["fail_on_error"] and result["failures"]:
+        module.fail_json(msg=f"{result['failures']} of {result['total']} requests failed: {result['errors']}", **result)
     module.exit_json(changed=False, **result)
 
 

@@ -1,192 +1,444 @@
 # Copyright (c) lbstack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Weight distributions for weighted round robin: pure logic, no Ansible.
+"""Weight distributions for weighted round robin balancers: pure, typed logic without Ansible.
 
-Raises only ValueError and TypeError, with messages that name the offending item.
+The filters in plugins/filter/weights.py are thin wrappers around the public functions here:
+weight_distribution, wrr_schedule and distribution_fit. Bad input raises only ValueError or TypeError, with a
+message that names the item (by index and name) and what is wrong with it.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import numbers
+import operator
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 STATES = ("active", "backup", "drain", "down")
+WEIGHT_LIMIT = 256
+"""The largest weight any bound may ask for (HAProxy's largest weight)."""
+
+EXACT_MAX_ITEMS = 64
+"""Groups of up to this many backends get the exact search; larger groups get the fallback."""
+
+EXACT_BUDGET = 4_000_000
+"""Item evaluations the exact search may spend before it gives up and keeps the better of its partial
+result and the fallback. It spends at most 2 x n per total tried and tries at most n x 255 + 1 totals, so
+with up to EXACT_MAX_ITEMS (64) backends it needs at most about 2.1 million and never gives up: the budget
+only guards the code against a mistake in that reasoning."""
+
 MAX_SCHEDULE = 10_000_000
-# Exact search evaluates every total from n*min to n*max, each in O(n log n); above this many item-totals
-# the documented fallback is used instead.
-EXACT_BUDGET = 60_000
-_EPS = 1e-12
+"""The largest `count` wrr_schedule takes."""
+
+MAX_SCHEDULE_WORK = 200_000_000
+"""wrr_schedule simulates min(count, total weight) picks, each costing one step per backend taking part."""
+
+# Two largest share errors are taken as equal when they differ by no more than this (relative, absolute):
+# float rounding must not decide which total wins a tie.
+_REL_TIE = 1e-12
+_ABS_TIE = 1e-15
+
+# Widening, in weight units, of the interval each item must keep its weight in during the exact search.
+_SLACK = 1e-9
+
+_GAMMA_EPS = 1e-15
+_GAMMA_TINY = 1e-300
+
+
+class Solution(NamedTuple):
+    """The weights chosen for one group of capacities and how they were found."""
+
+    weights: list[int]
+    total: int
+    error: float
+    """The largest |weight_i / total - capacity_i / sum of capacities|."""
+    method: str
+    """'exact' (provably optimal) or 'fallback' (never worse than the baseline)."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Validation helpers
+
+
+_TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "str"),
+    (bytes, "bytes"),
+    (Mapping, "dict"),
+    ((list, tuple), "list"),
+    (type(None), "None"),
+)
+
+
+def type_name(value: Any) -> str:
+    """The YAML-ish name of a value's type (Ansible hands over subclasses such as _AnsibleTaggedInt)."""
+    for kind, name in _TYPE_NAMES:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _got(value: Any) -> str:
+    return f"{type_name(value)} {value!r}"
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real number; bool is not a number here (YAML's yes/no must not become a capacity of 1 or 0)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _label(item: Any, index: int) -> str:
-    if isinstance(item, Mapping) and isinstance(item.get("name"), str):
-        return f"backend '{item['name']}' (item {index})"
-    return f"item {index}"
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_bounds(max_weight: Any, min_weight: Any) -> tuple[int, int]:
-    for name, value in (("max_weight", max_weight), ("min_weight", min_weight)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-        if not 1 <= value <= 256:
-            raise ValueError(f"{name} must lie within 1..256, got {value}")
-    if min_weight > max_weight:
-        raise ValueError(f"min_weight ({min_weight}) must not exceed max_weight ({max_weight})")
-    return min_weight, max_weight
+def _label(index: int, item: Any) -> str:
+    """backends[2] 'web3', or backends[2] when the item has no usable name."""
+    name = item.get("name") if isinstance(item, Mapping) else None
+    if isinstance(name, str) and name.strip():
+        return f"backends[{index}] '{name}'"
+    return f"backends[{index}]"
 
 
-def _check_items(backends: Any) -> list[Mapping[str, Any]]:
+def _check_list(backends: Any, what: str = "backends") -> list[Any]:
     if isinstance(backends, (str, bytes, Mapping)) or not isinstance(backends, Sequence):
-        raise TypeError(f"backends must be a list of mappings, got {type(backends).__name__}")
+        raise TypeError(f"{what} must be a list of mappings, got {type_name(backends)}")
     if len(backends) == 0:
-        raise ValueError("backends is empty: at least one backend is needed")
-    seen: dict[str, int] = {}
-    for index, item in enumerate(backends):
-        if not isinstance(item, Mapping):
-            raise TypeError(f"item {index} must be a mapping with a name, got {type(item).__name__} {item!r}")
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"item {index} has no name (a non-empty string is required)")
-        if name in seen:
-            raise ValueError(f"backend '{name}' appears twice (items {seen[name]} and {index}): names must be unique")
-        seen[name] = index
-        state = item.get("state", "active")
-        if state not in STATES:
-            raise ValueError(f"{_label(item, index)} has unknown state {state!r}; expected one of {', '.join(STATES)}")
+        raise ValueError(f"{what} is empty: at least one backend is needed")
     return list(backends)
 
 
-def _capacity(item: Mapping[str, Any], index: int) -> float:
+def _check_items(backends: Any) -> list[tuple[Mapping[str, Any], str, str]]:
+    """(item, name, state) for every item: mappings, unique non-empty names, known states."""
+    rows = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(_check_list(backends)):
+        if not isinstance(item, Mapping):
+            raise TypeError(f"backends[{index}] must be a mapping with a name, got {_got(item)}")
+        if "name" not in item:
+            raise ValueError(f"backends[{index}] has no name: every backend needs a unique, non-empty name")
+        name = item["name"]
+        if not isinstance(name, str):
+            raise TypeError(f"backends[{index}] has a name that is not a string: {type_name(name)} {name!r}")
+        if not name.strip():
+            raise ValueError(f"backends[{index}] has an empty name: names must be unique and non-empty")
+        name = str(name)
+        if name in seen:
+            first = f"backends[{seen[name]}]"
+            raise ValueError(f"{_label(index, item)} has the same name as {first}: names must be unique")
+        seen[name] = index
+        state = item.get("state", "active")
+        if not isinstance(state, str) or state not in STATES:
+            raise ValueError(
+                f"{_label(index, item)} has an unknown state {state!r}: expected one of {', '.join(STATES)}"
+            )
+        rows.append((item, name, str(state)))
+    return rows
+
+
+def _check_bounds(max_weight: Any, min_weight: Any) -> tuple[int, int]:
+    for what, value in (("max_weight", max_weight), ("min_weight", min_weight)):
+        if not _is_int(value):
+            raise TypeError(f"{what} must be an integer within 1..{WEIGHT_LIMIT}, got {_got(value)}")
+        if not 1 <= value <= WEIGHT_LIMIT:
+            raise ValueError(f"{what} must be an integer within 1..{WEIGHT_LIMIT}, got {value}")
+    if min_weight > max_weight:
+        raise ValueError(f"min_weight ({min_weight}) must not exceed max_weight ({max_weight})")
+    return int(min_weight), int(max_weight)
+
+
+def _capacity(index: int, item: Mapping[str, Any]) -> float:
     key = "capacity" if "capacity" in item else "weight"
     if key not in item:
-        raise ValueError(f"{_label(item, index)} has neither a capacity nor a weight")
+        raise ValueError(f"{_label(index, item)} has no capacity (and no weight to take as its capacity)")
     value = item[key]
     if not _is_number(value):
-        raise TypeError(f"{_label(item, index)} has a non-numeric {key}: {value!r}")
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"{_label(item, index)} has a {key} that is not finite: {value!r}")
-    if value < 0:
-        raise ValueError(f"{_label(item, index)} has a negative {key}: {value!r}")
-    return float(value)
-
-
-def max_share_error(weights: Sequence[int], capacities: Sequence[float]) -> float:
-    """Largest |w_i / sum(w) - c_i / sum(c)|."""
-    total_w = sum(weights)
-    total_c = sum(capacities)
-    return max(abs(w / total_w - c / total_c) for w, c in zip(weights, capacities))
-
-
-def _best_for_total(targets: Sequence[float], total: int, lo: int, hi: int) -> tuple[float, list[int]]:
-    """Integer vector within [lo, hi] summing to `total` that minimises max |w_i - targets_i|.
-
-    Start from each target rounded (and clamped); every further step away from that start only increases an
-    item's deviation, so taking the cheapest steps first (a heap) is optimal for the largest deviation.
-    """
-    weights = [min(hi, max(lo, math.floor(t + 0.5))) for t in targets]
-    missing = total - sum(weights)
-    step = 1 if missing > 0 else -1
-    heap = []
-    for i, t in enumerate(targets):
-        nxt = weights[i] + step
-        if lo <= nxt <= hi:
-            heap.append((abs(nxt - t), i))
-    heapq.heapify(heap)
-    for _ in range(abs(missing)):
-        _, i = heapq.heappop(heap)
-        weights[i] += step
-        nxt = weights[i] + step
-        if lo <= nxt <= hi:
-            heapq.heappush(heap, (abs(nxt - targets[i]), i))
-    deviation = max(abs(w - t) for w, t in zip(weights, targets))
-    return deviation / total, weights
-
-
-def _better(candidate: tuple[float, list[int]], best: tuple[float, list[int]] | None) -> bool:
-    if best is None:
-        return True
-    error, weights = candidate
-    best_error, best_weights = best
-    if error < best_error - _EPS * max(1.0, best_error):
-        return True
-    return abs(error - best_error) <= _EPS * max(1.0, best_error) and sum(weights) < sum(best_weights)
-
-
-def scaled_weights(capacities: Sequence[float], lo: int, hi: int) -> list[int]:
-    """The baseline: the largest capacity scaled to `hi`, the others in proportion, rounded and clamped."""
-    top = max(capacities)
-    return [min(hi, max(lo, math.floor(c / top * hi + 0.5))) for c in capacities]
-
-
-def optimal_weights(capacities: Sequence[float], lo: int = 1, hi: int = 256) -> list[int]:
-    """Integer weights in [lo, hi] whose shares are closest (largest error) to the capacities' shares.
-
-    Exact when len(capacities) * len(totals) is within EXACT_BUDGET: every feasible total is tried and, among
-    the vectors with the smallest largest error, the one with the smallest total wins. Otherwise: the best of
-    the scaled baseline, the baseline divided by its gcd, and the optimal vectors for totals around the
-    baseline's total; never worse than the baseline.
-    """
-    n = len(capacities)
-    if n == 0:
-        return []
-    total_capacity = sum(capacities)
-    shares = [c / total_capacity for c in capacities]
-    best: tuple[float, list[int]] | None = None
-    if n * n * (hi - lo + 1) <= EXACT_BUDGET:
-        for total in range(n * lo, n * hi + 1):
-            candidate = _best_for_total([s * total for s in shares], total, lo, hi)
-            if _better(candidate, best):
-                best = candidate
-        assert best is not None
-        return best[1]
-
-    baseline = scaled_weights(capacities, lo, hi)
-    candidates = [baseline]
-    divisor = math.gcd(*baseline)
-    if divisor > 1 and all(w // divisor >= lo for w in baseline):
-        candidates.append([w // divisor for w in baseline])
-    base_total = sum(baseline)
-    for total in {base_total, base_total - n, base_total + n, n * hi, max(n * lo, base_total // 2)}:
-        if n * lo <= total <= n * hi:
-            candidates.append(_best_for_total([s * total for s in shares], total, lo, hi)[1])
-    for weights in candidates:
-        candidate = (max_share_error(weights, capacities), weights)
-        if _better(candidate, best):
-            best = candidate
-    assert best is not None
-    return best[1]
-
-
-def weight_distribution(backends: Any, max_weight: Any = 256, min_weight: Any = 1) -> list[dict[str, Any]]:
-    """Each backend as given plus `state`, `weight` and `share`; see the filter's documentation."""
-    lo, hi = _check_bounds(max_weight, min_weight)
-    items = _check_items(backends)
-    capacities = [_capacity(item, index) for index, item in enumerate(items)]
-    states = []
-    for item, capacity in zip(items, capacities):
-        state = item.get("state", "active")
-        states.append("drain" if capacity == 0 and state in ("active", "backup") else state)
-    if not any(state == "active" for state in states):
-        summary = ", ".join(f"{item['name']}={state}" for item, state in zip(items, states))
-        raise ValueError(
-            f"no active backend with a capacity above 0: at least one backend must take traffic (states: {summary})"
+        raise TypeError(
+            f"{_label(index, item)} has a {key} that is not a number: {type_name(value)} {value!r} "
+            "(capacities must be finite numbers >= 0)"
         )
-    weights = [0] * len(items)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError(f"{_label(index, item)} has a {key} that is not finite: {value!r}")
+    if number < 0:
+        raise ValueError(f"{_label(index, item)} has a negative {key}: {value!r} (capacities must be >= 0)")
+    return number
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The weights of one group
+
+
+def _tie(error: float) -> float:
+    """The largest error still taken as equal to `error`."""
+    return error + error * _REL_TIE + _ABS_TIE
+
+
+def shares_of(capacities: Sequence[float]) -> list[float]:
+    """Each capacity's part of the sum (math.fsum, so the sum itself is correctly rounded)."""
+    total = math.fsum(capacities)
+    return [c / total for c in capacities]
+
+
+def max_share_error(weights: Sequence[int], shares: Sequence[float]) -> float:
+    """The largest |weight_i / sum(weights) - shares_i|: the single measure every candidate is judged by."""
+    total = sum(weights)
+    return max(abs(w / total - p) for w, p in zip(weights, shares))
+
+
+def baseline_weights(capacities: Sequence[float], min_weight: int, max_weight: int) -> list[int]:
+    """The baseline: the largest capacity scaled to max_weight, the others in proportion, rounded half up and
+    clamped to [min_weight, max_weight]."""
+    top = max(capacities)
+    return [min(max_weight, max(min_weight, math.floor(c * max_weight / top + 0.5))) for c in capacities]
+
+
+def _add_units(weights: list[int], targets: Sequence[float], units: int, ceiling: int) -> None:
+    """Adds `units` units to `weights` (none above `ceiling`), each where the resulting deviation
+    weight - target is smallest (ties to the earlier item). Every weight starts at or above its target
+    rounded, so each further unit of one item costs more than its previous one.
+
+    All units whose deviation is at most some integer level k come first, in bulk: the largest k whose units
+    number no more than `units` is found by bisection. The fewer than len(weights) units left go one by one.
+    """
+    if units > len(weights):
+
+        def count(level: int) -> int:
+            return sum(max(0, min(ceiling, math.floor(t + level)) - w) for w, t in zip(weights, targets))
+
+        low, high = 0, math.ceil(ceiling - min(targets)) + 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if count(middle) <= units:
+                low = middle
+            else:
+                high = middle - 1
+        for i, t in enumerate(targets):
+            step = max(0, min(ceiling, math.floor(t + low)) - weights[i])
+            weights[i] += step
+            units -= step
+    heap = [(w + 1 - t, i) for i, (w, t) in enumerate(zip(weights, targets)) if w < ceiling]
+    heapq.heapify(heap)
+    for _ in range(units):
+        _, i = heapq.heappop(heap)
+        weights[i] += 1
+        if weights[i] < ceiling:
+            heapq.heappush(heap, (weights[i] + 1 - targets[i], i))
+
+
+def best_for_total(shares: Sequence[float], total: int, min_weight: int, max_weight: int) -> list[int] | None:
+    """The integer vector within the bounds summing to exactly `total` that minimises the largest share
+    error, or None when no vector within the bounds has that sum.
+
+    Each weight starts at its own best value, its target shares_i x total rounded (half down) and clamped.
+    When their sum is off, units are added (or removed) where the resulting deviation |w_i - target_i| is
+    smallest. Every deviation only grows as a weight moves away from its start, so the cheapest units first
+    give the smallest largest deviation; they also give the smallest sum of squared deviations, which decides
+    between vectors of equal largest error (ties go to the earlier item).
+    """
+    n = len(shares)
+    if not n * min_weight <= total <= n * max_weight:
+        return None
+    targets = [p * total for p in shares]
+    weights = [min(max_weight, max(min_weight, math.ceil(t - 0.5))) for t in targets]
+    gap = total - sum(weights)
+    if gap > 0:
+        _add_units(weights, targets, gap, max_weight)
+    elif gap < 0:  # removing units is adding them to the negated weights and targets
+        negated = [-w for w in weights]
+        _add_units(negated, [-t for t in targets], -gap, -min_weight)
+        weights = [-w for w in negated]
+    return weights
+
+
+def _pick(candidates: list[list[int]], shares: Sequence[float]) -> tuple[list[int], float]:
+    """The candidate with the smallest largest error; among equal ones, the smallest total, then the first."""
+    scored = [(max_share_error(w, shares), w) for w in candidates]
+    best_error = min(error for error, _ in scored)
+    limit = _tie(best_error)
+    error, weights = min(
+        ((error, w) for error, w in scored if error <= limit),
+        key=lambda pair: sum(pair[1]),
+    )
+    return weights, error
+
+
+def _exact(
+    shares: Sequence[float], min_weight: int, max_weight: int, upper: float, budget: int
+) -> tuple[int | None, bool]:
+    """The smallest total whose best vector reaches the smallest largest error, and whether the search ended.
+
+    Walks the totals downwards (large totals have small errors, which prunes the rest quickly). A total is
+    rejected as soon as one item alone cannot come within the best error so far (the item that rejected the
+    previous total is tried first); otherwise its best vector is computed. `upper` is the error of a known
+    vector (the baseline), which bounds the range of totals worth trying: the largest item needs
+    T <= max_weight / (p_max - e) and the smallest T >= min_weight / (p_min + e).
+    """
+    n = len(shares)
+    p_max, p_min = max(shares), min(shares)
+    limit = _tie(upper)
+    top = n * max_weight
+    if p_max > limit:
+        top = min(top, math.floor(max_weight / (p_max - limit)) + 1)
+    bottom = max(n * min_weight, math.ceil(min_weight / (p_min + limit)) - 1)
+    order = list(range(n))
+    reached: list[tuple[int, float]] = []
+    best = upper
+    spent = 0
+    total = top
+    while total >= bottom:
+        if spent > budget:
+            return (min(reached, key=lambda r: (r[1], r[0]))[0] if reached else None), False
+        # Item i can stay within `limit` only with a weight in [lo_i, hi_i]; the total is possible only when
+        # every interval is non-empty and their bounds enclose it. The intervals are widened by _SLACK so
+        # float rounding never rejects a total that reaches `limit`; the vector decides in the end.
+        lo_sum = hi_sum = 0
+        rejected = False
+        for position, i in enumerate(order):
+            p = shares[i]
+            lo = max(min_weight, math.ceil((p - limit) * total - _SLACK))
+            hi = min(max_weight, math.floor((p + limit) * total + _SLACK))
+            if lo > hi:
+                if position:
+                    order[0], order[position] = i, order[0]
+                spent += position + 1
+                rejected = True
+                break
+            lo_sum += lo
+            hi_sum += hi
+        if not rejected:
+            spent += n
+            if lo_sum <= total <= hi_sum:
+                weights = best_for_total(shares, total, min_weight, max_weight)
+                spent += n + abs(total - lo_sum)
+                if weights is not None:
+                    error = max_share_error(weights, shares)
+                    if error <= limit:
+                        reached.append((total, error))
+                        if error < best:
+                            best = error
+                            limit = _tie(best)
+                            bottom = max(bottom, math.ceil(min_weight / (p_min + limit)) - 1)
+        total -= 1
+    if not reached:
+        return None, True
+    smallest = min(error for _, error in reached)
+    return min(t for t, error in reached if error <= _tie(smallest)), True
+
+
+def _fallback_candidates(
+    capacities: Sequence[float], shares: Sequence[float], min_weight: int, max_weight: int
+) -> list[list[int]]:
+    """The baseline and a few vectors that can only improve on it (see solve_weights)."""
+    baseline = baseline_weights(capacities, min_weight, max_weight)
+    candidates = [baseline]
+    base_total = sum(baseline)
+    # The largest total at which the largest item's target still rounds to max_weight or less.
+    cap_total = math.floor((max_weight + 0.5) / max(shares))
+    totals = {base_total + d for d in range(-2, 3)} | {cap_total - d for d in range(3)}
+    for total in sorted(totals):
+        weights = best_for_total(shares, total, min_weight, max_weight)
+        if weights is not None:
+            candidates.append(weights)
+    if all(float(c).is_integer() for c in capacities):
+        ints = [int(c) for c in capacities]
+        divisor = math.gcd(*ints)
+        reduced = [c // divisor for c in ints]
+        if min(reduced) >= min_weight and max(reduced) <= max_weight:
+            candidates.append(reduced)
+    for weights in list(candidates):
+        divisor = math.gcd(*weights)
+        if divisor > 1 and min(weights) // divisor >= min_weight:
+            candidates.append([w // divisor for w in weights])
+    return candidates
+
+
+def solve_weights(
+    capacities: Sequence[float],
+    max_weight: int = WEIGHT_LIMIT,
+    min_weight: int = 1,
+    *,
+    exact_max_items: int = EXACT_MAX_ITEMS,
+    budget: int = EXACT_BUDGET,
+) -> Solution:
+    """Integer weights within [min_weight, max_weight] for capacities > 0.
+
+    Exact (groups of up to `exact_max_items`): among all integer vectors within the bounds, the ones with the
+    smallest largest |w_i / sum(w) - c_i / sum(c)|, and among those the ones with the smallest total; among
+    those, the smallest sum of squared deviations from the targets (ties to the earlier item).
+
+    Fallback (larger groups): the best, by the same ordering, of the baseline (largest capacity scaled to
+    max_weight and rounded), the best vector for the baseline's total and for totals next to it and next to
+    the largest total at which the largest capacity still rounds within max_weight, the capacities
+    themselves divided by their greatest common divisor when they are integers within the bounds, and each
+    of these divided by its own greatest common divisor. The baseline is one of the candidates, so the
+    fallback is never worse than it.
+    """
+    min_weight, max_weight = _check_bounds(max_weight, min_weight)
+    caps = [float(c) for c in capacities]
+    if not caps:
+        raise ValueError("no capacities: at least one is needed")
+    for index, c in enumerate(caps):
+        if not (math.isfinite(c) and c > 0):
+            raise ValueError(f"capacities[{index}] must be a finite number > 0, got {c!r}")
+    shares = shares_of(caps)
+    if len(caps) == 1:
+        return Solution([min_weight], min_weight, 0.0, "exact")
+    candidates = _fallback_candidates(caps, shares, min_weight, max_weight)
+    if len(caps) <= exact_max_items:
+        _, upper = _pick(candidates, shares)
+        total, finished = _exact(shares, min_weight, max_weight, upper, budget)
+        if total is not None:
+            weights = best_for_total(shares, total, min_weight, max_weight)
+            assert weights is not None
+            if finished:
+                return Solution(weights, total, max_share_error(weights, shares), "exact")
+            candidates.append(weights)
+    weights, error = _pick(candidates, shares)
+    return Solution(weights, sum(weights), error, "fallback")
+
+
+def weight_distribution(
+    backends: Any,
+    max_weight: Any = WEIGHT_LIMIT,
+    min_weight: Any = 1,
+) -> list[dict[str, Any]]:
+    """Each backend as given (a copy) plus `state` (capacity 0 turns active and backup into drain), `weight`
+    (int) and `share` (float; the shares of the active backends sum to 1, all others are 0)."""
+    min_weight, max_weight = _check_bounds(max_weight, min_weight)
+    rows = _check_items(backends)
+    capacities = [_capacity(index, item) for index, (item, _, _) in enumerate(rows)]
+    states = [
+        "drain" if capacity == 0 and state in ("active", "backup") else state
+        for (_, _, state), capacity in zip(rows, capacities)
+    ]
+    if "active" not in states:
+        described = [
+            f"{name} {state}" + (" (capacity 0)" if capacity == 0 else "")
+            for (_, name, state), capacity in zip(rows, capacities)
+        ]
+        more = f", and {len(described) - 5} more" if len(described) > 5 else ""
+        raise ValueError(
+            "no active backend with a capacity above 0: at least one backend must take traffic "
+            f"(got {', '.join(described[:5])}{more})"
+        )
+    weights = [0] * len(rows)
     for group in ("active", "backup"):
         members = [i for i, state in enumerate(states) if state == group]
         if members:
-            for i, w in zip(members, optimal_weights([capacities[i] for i in members], lo, hi)):
-                weights[i] = w
+            solution = solve_weights([capacities[i] for i in members], max_weight, min_weight)
+            for i, weight in zip(members, solution.weights):
+                weights[i] = weight
     active_total = sum(w for w, state in zip(weights, states) if state == "active")
     result = []
-    for item, state, weight in zip(items, states, weights):
+    for (item, _, _), state, weight in zip(rows, states, weights):
         out = dict(item)
         out["state"] = state
         out["weight"] = weight
@@ -195,150 +447,256 @@ def weight_distribution(backends: Any, max_weight: Any = 256, min_weight: Any = 
     return result
 
 
-def wrr_schedule(backends: Any, count: Any) -> list[str]:
-    """The first `count` picks of nginx's smooth weighted round robin (ngx_http_upstream_get_peer)."""
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise TypeError(f"count must be an integer, got {type(count).__name__} {count!r}")
-    if not 0 <= count <= MAX_SCHEDULE:
-        raise ValueError(f"count must lie within 0..{MAX_SCHEDULE}, got {count}")
-    items = _check_items(backends)
-    names: list[str] = []
-    weights: list[int] = []
-    for index, item in enumerate(items):
-        if "weight" not in item:
-            raise ValueError(f"{_label(item, index)} has no weight (use weight_distribution first)")
-        weight = item["weight"]
-        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
-            raise ValueError(f"{_label(item, index)} has a weight that is not an integer >= 0: {weight!r}")
-        if item.get("state", "active") == "active" and weight > 0:
-            names.append(item["name"])
-            weights.append(weight)
-    if not names:
-        raise ValueError("no active backend with a weight above 0: nothing to schedule")
+# ----------------------------------------------------------------------------------------------------------
+# nginx's smooth weighted round robin
+
+
+def smooth_wrr(weights: Sequence[int], count: int) -> list[int]:
+    """Indices of the first `count` picks of nginx's smooth weighted round robin (ngx_http_upstream_get_peer):
+    every peer's current weight grows by its weight, the largest current weight wins (the first one in list
+    order on ties: nginx compares with a strict >), and the winner's current weight drops by the total.
+
+    After sum(weights) picks every current weight is back at 0, so one period is simulated and repeated.
+    """
+    if not weights or any(not _is_int(w) or w <= 0 for w in weights):
+        raise ValueError(f"weights must be integers > 0, got {list(weights)!r}")
+    if not _is_int(count) or count < 0:
+        raise ValueError(f"count must be an integer >= 0, got {count!r}")
     total = sum(weights)
+    steps = min(count, total)
+    if steps * len(weights) > MAX_SCHEDULE_WORK:
+        raise ValueError(
+            f"{steps} picks among {len(weights)} backends is too much work "
+            f"(at most {MAX_SCHEDULE_WORK:,} pick-backend steps): ask for a smaller count"
+        )
     current = [0] * len(weights)
-    picks = []
-    for _ in range(count):
-        best = 0
-        for i, weight in enumerate(weights):
-            current[i] += weight
-            if current[i] > current[best]:
-                best = i
+    add = operator.add
+    picks: list[int] = []
+    for _ in range(steps):
+        current = list(map(add, current, weights))
+        best = current.index(max(current))
         current[best] -= total
-        picks.append(names[best])
+        picks.append(best)
+    if count <= total:
+        return picks
+    if not any(current):  # a whole period from a fresh start: repeat it
+        repeats, rest = divmod(count, total)
+        return picks * repeats + picks[:rest]
+    for _ in range(count - total):  # not reached (the period is proven), kept so a surprise stays correct
+        current = list(map(add, current, weights))
+        best = current.index(max(current))
+        current[best] -= total
+        picks.append(best)
     return picks
 
 
-def chi2_sf(statistic: float, dof: int) -> float:
-    """Survival function of the chi-square distribution: Q(dof / 2, statistic / 2)."""
-    if dof <= 0:
-        raise ValueError(f"degrees of freedom must be positive, got {dof}")
-    if statistic <= 0:
-        return 1.0
-    return _gamma_q(dof / 2.0, statistic / 2.0)
+def wrr_schedule(backends: Any, count: Any) -> list[str]:
+    """The names of the first `count` picks nginx (one worker) makes among the active backends with a
+    weight above 0, in order."""
+    if not _is_int(count):
+        raise TypeError(f"count must be an integer within 0..{MAX_SCHEDULE:,}, got {_got(count)}")
+    if not 0 <= count <= MAX_SCHEDULE:
+        raise ValueError(f"count must be an integer within 0..{MAX_SCHEDULE:,}, got {count}")
+    names: list[str] = []
+    weights: list[int] = []
+    for index, (item, name, state) in enumerate(_check_items(backends)):
+        if "weight" not in item:
+            raise ValueError(f"{_label(index, item)} has no weight (pass the output of weight_distribution)")
+        weight = item["weight"]
+        if not _is_int(weight) or weight < 0:
+            raise ValueError(f"{_label(index, item)} has a weight that is not an integer >= 0: {weight!r}")
+        if state == "active" and weight > 0:
+            names.append(name)
+            weights.append(int(weight))
+    if not names:
+        raise ValueError("no active backend with a weight above 0: nothing to schedule")
+    return [names[i] for i in smooth_wrr(weights, count)]
 
 
-def _gamma_q(a: float, x: float) -> float:
-    """Regularized upper incomplete gamma function (series or continued fraction, Numerical Recipes)."""
-    log_prefix = -x + a * math.log(x) - math.lgamma(a)
-    if x < a + 1.0:
-        term = total = 1.0 / a
-        denominator = a
-        for _ in range(10_000):
-            denominator += 1.0
-            term *= x / denominator
-            total += term
-            if abs(term) < abs(total) * 1e-15:
-                break
-        return max(0.0, 1.0 - total * math.exp(log_prefix))
-    tiny = 1e-300
+# ----------------------------------------------------------------------------------------------------------
+# Chi-square survival function (regularized upper incomplete gamma function, Numerical Recipes style)
+
+
+def _iterations(a: float) -> int:
+    # Both expansions converge within a few multiples of sqrt(a) terms; leave ample room.
+    return 1000 + 20 * math.isqrt(math.ceil(a))
+
+
+def _gamma_p_series(a: float, x: float) -> float:
+    """P(a, x) by its series; converges quickly for x < a + 1."""
+    term = total = 1.0 / a
+    denominator = a
+    for _ in range(_iterations(a)):
+        denominator += 1.0
+        term *= x / denominator
+        total += term
+        if abs(term) < abs(total) * _GAMMA_EPS:
+            return total * math.exp(-x + a * math.log(x) - math.lgamma(a))
+    raise ValueError(f"the incomplete gamma series did not converge for a={a}, x={x}")
+
+
+def _gamma_q_fraction(a: float, x: float) -> float:
+    """Q(a, x) by its continued fraction (modified Lentz); converges quickly for x >= a + 1."""
     b = x + 1.0 - a
-    c = 1.0 / tiny
+    c = 1.0 / _GAMMA_TINY
     d = 1.0 / b
     h = d
-    for i in range(1, 10_000):
+    for i in range(1, _iterations(a)):
         an = -i * (i - a)
         b += 2.0
         d = an * d + b
-        d = tiny if abs(d) < tiny else d
+        if abs(d) < _GAMMA_TINY:
+            d = _GAMMA_TINY
         c = b + an / c
-        c = tiny if abs(c) < tiny else c
+        if abs(c) < _GAMMA_TINY:
+            c = _GAMMA_TINY
         d = 1.0 / d
         delta = d * c
         h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return min(1.0, math.exp(log_prefix) * h)
+        if abs(delta - 1.0) < _GAMMA_EPS:
+            return math.exp(-x + a * math.log(x) - math.lgamma(a)) * h
+    raise ValueError(f"the incomplete gamma continued fraction did not converge for a={a}, x={x}")
 
 
-def distribution_fit(observed: Any, backends: Any, tolerance: Any = 0.05, alpha: Any = 0.001) -> dict[str, Any]:
-    """Observed counts per name against the backends' expected shares; see the filter's documentation."""
+def gamma_q(a: float, x: float) -> float:
+    """The regularized upper incomplete gamma function Q(a, x) = Gamma(a, x) / Gamma(a), for a > 0, x >= 0."""
+    if not (math.isfinite(a) and a > 0):
+        raise ValueError(f"a must be a finite number > 0, got {a!r}")
+    if math.isnan(x) or x < 0:
+        raise ValueError(f"x must be a number >= 0, got {x!r}")
+    if x == 0:
+        return 1.0
+    if math.isinf(x):
+        return 0.0
+    if x < a + 1.0:
+        return min(1.0, max(0.0, 1.0 - _gamma_p_series(a, x)))
+    return min(1.0, max(0.0, _gamma_q_fraction(a, x)))
+
+
+def chi2_sf(statistic: float, dof: int) -> float:
+    """P(X >= statistic) for X chi-square distributed with `dof` degrees of freedom: Q(dof/2, statistic/2)."""
+    if not _is_int(dof) or dof < 1:
+        raise ValueError(f"degrees of freedom must be an integer >= 1, got {dof!r}")
+    if math.isnan(statistic) or statistic < 0:
+        raise ValueError(f"the chi-square statistic must be a number >= 0, got {statistic!r}")
+    return gamma_q(dof / 2.0, statistic / 2.0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Judging observed counts
+
+
+def _expected_shares(rows: list[tuple[Mapping[str, Any], str, str]]) -> dict[str, float]:
+    """name -> expected share (> 0) of every backend expected to receive traffic."""
+    active = [(index, item, name) for index, (item, name, state) in enumerate(rows) if state == "active"]
+    with_share = [index for index, item, _ in active if "share" in item]
+    if with_share and len(with_share) != len(active):
+        missing = next(_label(index, item) for index, item, _ in active if "share" not in item)
+        raise ValueError(
+            f"{missing} has no share while other active backends have one: give every active backend a "
+            "share (as weight_distribution returns) or none (shares then come from the weights)"
+        )
+    key = "share" if with_share else "weight"
+    values: dict[str, float] = {}
+    for index, item, name in active:
+        if key not in item:
+            raise ValueError(f"{_label(index, item)} has neither a share nor a weight")
+        value = item[key]
+        if key == "share":
+            ok = _is_number(value) and math.isfinite(float(value)) and 0 <= value <= 1
+            wanted = "a number within 0..1"
+        else:
+            ok = _is_int(value) and value >= 0
+            wanted = "an integer >= 0"
+        if not ok:
+            raise ValueError(f"{_label(index, item)} has a {key} that is not {wanted}: {value!r}")
+        if value > 0:
+            values[name] = float(value)
+    if not values:
+        raise ValueError(f"no active backend with a {key} above 0: no backend is expected to receive traffic")
+    return dict(zip(values, shares_of(list(values.values()))))
+
+
+def _check_fraction(what: str, value: Any) -> float:
+    if not _is_number(value):
+        raise TypeError(f"{what} must be a number within 0..1, got {type_name(value)} {value!r}")
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"{what} must be a number within 0..1, got {value!r}")
+    return number
+
+
+def distribution_fit(
+    observed: Any,
+    backends: Any,
+    tolerance: Any = 0.05,
+    alpha: Any = 0.001,
+) -> dict[str, Any]:
+    """Observed request counts per backend name judged against the backends' expected shares."""
     if not isinstance(observed, Mapping):
-        raise TypeError(f"observed must be a mapping of backend name to count, got {type(observed).__name__}")
-    for name, value in (("tolerance", tolerance), ("alpha", alpha)):
-        if not _is_number(value) or not 0 <= value <= 1:
-            raise ValueError(f"{name} must be a number within 0..1, got {value!r}")
-    items = _check_items(backends)
+        raise TypeError(f"observed must be a mapping of backend name to count, got {type_name(observed)}")
+    tolerance = _check_fraction("tolerance", tolerance)
+    alpha = _check_fraction("alpha", alpha)
+    counts: dict[str, int] = {}
     for name, count in observed.items():
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError(f"observed count of '{name}' must be an integer >= 0, got {count!r}")
+        if not isinstance(name, str):
+            raise TypeError(f"observed has a key that is not a backend name (string): {_got(name)}")
+        if not _is_int(count):
+            raise TypeError(f"observed count of '{name}' must be an integer >= 0, got {_got(count)}")
+        if count < 0:
+            raise ValueError(f"observed count of '{name}' must be an integer >= 0, got {count}")
+        counts[str(name)] = int(count)
+    rows = _check_items(backends)
+    shares = _expected_shares(rows)
+    states = {name: state for _, name, state in rows}
 
-    if all("share" in item for item in items):
-        shares = {}
-        for index, item in enumerate(items):
-            share = item["share"]
-            if not _is_number(share) or not 0 <= share <= 1:
-                raise ValueError(f"{_label(item, index)} has a share outside 0..1: {share!r}")
-            shares[item["name"]] = float(share) if item.get("state", "active") == "active" else 0.0
-    else:
-        weights = {}
-        for index, item in enumerate(items):
-            weight = item.get("weight")
-            if not _is_number(weight) or weight < 0:
-                raise ValueError(f"{_label(item, index)} needs a share or a weight >= 0, got {weight!r}")
-            weights[item["name"]] = float(weight) if item.get("state", "active") == "active" else 0.0
-        weight_total = sum(weights.values())
-        if weight_total <= 0:
-            raise ValueError("no active backend with a weight above 0: no share is expected anywhere")
-        shares = {name: weight / weight_total for name, weight in weights.items()}
-    share_total = sum(shares.values())
-    if not math.isclose(share_total, 1.0, rel_tol=1e-6):
-        raise ValueError(f"the expected shares sum to {share_total}, not 1")
-
-    total = sum(observed.values())
+    total = sum(counts.values())
     if total == 0:
-        raise ValueError("observed holds no request at all: nothing to judge")
-    counts = {name: int(observed.get(name, 0)) for name in shares}
-    unexpected = {name: count for name, count in observed.items() if shares.get(name, 0.0) == 0.0 and count > 0}
+        raise ValueError("the observed counts sum to 0: nothing to judge")
+    unexpected = {name: count for name, count in counts.items() if name not in shares and count > 0}
+    observed_counts = {name: counts.get(name, 0) for name in shares}
+    observed_counts.update(unexpected)
+    observed_shares = {name: count / total for name, count in observed_counts.items()}
     expected = {name: share * total for name, share in shares.items()}
-    observed_shares = {name: count / total for name, count in counts.items()}
-    max_error = max(abs(observed_shares[name] - shares[name]) for name in shares)
-    for name, count in unexpected.items():
-        observed_shares[name] = count / total
-        max_error = max(max_error, count / total)
 
-    receiving = [name for name, share in shares.items() if share > 0]
-    chi_square = sum((counts[name] - expected[name]) ** 2 / expected[name] for name in receiving)
-    dof = len(receiving) - 1
+    errors = {name: abs(observed_shares[name] - shares.get(name, 0.0)) for name in observed_counts}
+    worst = max(errors, key=lambda name: errors[name])
+    max_error = errors[worst]
+    chi_square = math.fsum((observed_counts[n] - e) ** 2 / e for n, e in expected.items())
+    dof = len(shares) - 1
     p_value = chi2_sf(chi_square, dof) if dof > 0 else 1.0
 
-    reasons = []
+    failures = []
     if unexpected:
-        reasons.append(f"backends that should get no traffic got some: {unexpected}")
-    if max_error > tolerance:
-        reasons.append(f"largest share error {max_error:.4f} exceeds the tolerance {tolerance}")
-    if dof > 0 and p_value < alpha:
-        reasons.append(f"chi-square {chi_square:.3f} with {dof} degrees of freedom has p = {p_value:.3g} < {alpha}")
-    ok = not reasons
-    if ok:
-        reasons.append(
-            f"largest share error {max_error:.4f} <= {tolerance}"
-            + (f", chi-square p = {p_value:.3g} >= {alpha}" if dof > 0 else "")
+        described = ", ".join(
+            f"{name} ({states[name] if name in states else 'not a backend'}) {count}"
+            for name, count in unexpected.items()
         )
+        failures.append(f"traffic reached backends that should get none: {described}")
+    worst_text = f"{worst} observed {observed_shares[worst]:.4f} expected {shares.get(worst, 0.0):.4f}"
+    if max_error > tolerance:
+        failures.append(f"largest share error {max_error:.4f} ({worst_text}) > tolerance {tolerance:g}")
+    if dof > 0 and p_value < alpha:
+        failures.append(
+            f"chi-square {chi_square:.3f} with {dof} degrees of freedom: p = {p_value:.3g} < alpha {alpha:g}"
+        )
+    ok = not failures
+    if ok:
+        chi_text = (
+            f"; chi-square {chi_square:.3f} with {dof} degrees of freedom, p = {p_value:.3g} >= {alpha:g}"
+            if dof > 0
+            else "; one backend expected, so no chi-square test"
+        )
+        reason = (
+            f"ok: {total} requests over {len(shares)} backends; largest share error {max_error:.4f} "
+            f"({worst_text}) <= tolerance {tolerance:g}{chi_text}"
+        )
+    else:
+        reason = f"FAILED ({total} requests over {len(shares)} backends): " + "; ".join(failures)
     return {
         "total": total,
         "expected": expected,
-        "observed": {**counts, **unexpected},
+        "observed": observed_counts,
         "shares": observed_shares,
         "expected_shares": shares,
         "unexpected": unexpected,
@@ -349,5 +707,5 @@ def distribution_fit(observed: Any, backends: Any, tolerance: Any = 0.05, alpha:
         "tolerance": tolerance,
         "alpha": alpha,
         "ok": ok,
-        "reason": "; ".join(reasons),
+        "reason": reason,
     }
