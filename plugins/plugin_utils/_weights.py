@@ -84,7 +84,8 @@ def type_name(value: Any) -> str:
 
 
 def _got(value: Any) -> str:
-    return f"{type_name(value)} {value!r}"
+    """What a bad value was, for a message: its type and its value (just None for None)."""
+    return "None" if value is None else f"{type_name(value)} {value!r}"
 
 
 def _is_number(value: Any) -> bool:
@@ -123,7 +124,7 @@ def _check_items(backends: Any) -> list[tuple[Mapping[str, Any], str, str]]:
             raise ValueError(f"backends[{index}] has no name: every backend needs a unique, non-empty name")
         name = item["name"]
         if not isinstance(name, str):
-            raise TypeError(f"backends[{index}] has a name that is not a string: {type_name(name)} {name!r}")
+            raise TypeError(f"backends[{index}] has a name that is not a string: {_got(name)}")
         if not name.strip():
             raise ValueError(f"backends[{index}] has an empty name: names must be unique and non-empty")
         name = str(name)
@@ -158,7 +159,7 @@ def _capacity(index: int, item: Mapping[str, Any]) -> float:
     value = item[key]
     if not _is_number(value):
         raise TypeError(
-            f"{_label(index, item)} has a {key} that is not a number: {type_name(value)} {value!r} "
+            f"{_label(index, item)} has a {key} that is not a number: {_got(value)} "
             "(capacities must be finite numbers >= 0)"
         )
     try:
@@ -193,11 +194,19 @@ def max_share_error(weights: Sequence[int], shares: Sequence[float]) -> float:
     return max(abs(w / total - p) for w, p in zip(weights, shares))
 
 
-def baseline_weights(capacities: Sequence[float], min_weight: int, max_weight: int) -> list[int]:
-    """The baseline: the largest capacity scaled to max_weight, the others in proportion, rounded half up and
-    clamped to [min_weight, max_weight]."""
+def baseline_weights(
+    capacities: Sequence[float],
+    min_weight: int,
+    max_weight: int,
+    *,
+    half_even: bool = False,
+) -> list[int]:
+    """The baseline: the largest capacity scaled to max_weight, the others in proportion, rounded (half up,
+    or half to even like Python's round) and clamped to [min_weight, max_weight]."""
     top = max(capacities)
-    return [min(max_weight, max(min_weight, math.floor(c * max_weight / top + 0.5))) for c in capacities]
+    scaled = [c * max_weight / top for c in capacities]
+    rounded = [round(x) for x in scaled] if half_even else [math.floor(x + 0.5) for x in scaled]
+    return [min(max_weight, max(min_weight, w)) for w in rounded]
 
 
 def _add_units(weights: list[int], targets: Sequence[float], units: int, ceiling: int) -> None:
@@ -338,7 +347,7 @@ def _fallback_candidates(
 ) -> list[list[int]]:
     """The baseline and a few vectors that can only improve on it (see solve_weights)."""
     baseline = baseline_weights(capacities, min_weight, max_weight)
-    candidates = [baseline]
+    candidates = [baseline, baseline_weights(capacities, min_weight, max_weight, half_even=True)]
     base_total = sum(baseline)
     # The largest total at which the largest item's target still rounds to max_weight or less.
     cap_total = math.floor((max_weight + 0.5) / max(shares))
@@ -374,12 +383,15 @@ def solve_weights(
     smallest largest |w_i / sum(w) - c_i / sum(c)|, and among those the ones with the smallest total; among
     those, the smallest sum of squared deviations from the targets (ties to the earlier item).
 
-    Fallback (larger groups): the best, by the same ordering, of the baseline (largest capacity scaled to
-    max_weight and rounded), the best vector for the baseline's total and for totals next to it and next to
-    the largest total at which the largest capacity still rounds within max_weight, the capacities
-    themselves divided by their greatest common divisor when they are integers within the bounds, and each
-    of these divided by its own greatest common divisor. The baseline is one of the candidates, so the
-    fallback is never worse than it.
+    Fallback (larger groups, or when the exact search exceeds its budget): the best, by the same ordering,
+    of these candidates: the baseline (largest capacity scaled to max_weight, the others in proportion,
+    rounded half up, and also rounded half to even); the best vector (best_for_total) for each total within
+    2 of the half-up baseline's total and for the 3 totals up to floor((max_weight + 0.5) / largest share),
+    where the largest backend's target reaches max_weight; the capacities divided by their greatest common
+    divisor when they are all integers and that lands within the bounds (error 0); each of these divided by
+    its own greatest common divisor; and, after an unfinished exact search, its best vector. The baselines
+    are candidates, so the fallback is never worse than them; the best vector for the baseline's own total
+    is at least as good as the baseline too, and is usually strictly better.
     """
     min_weight, max_weight = _check_bounds(max_weight, min_weight)
     caps = [float(c) for c in capacities]
@@ -422,7 +434,7 @@ def weight_distribution(
     if "active" not in states:
         described = [
             f"{name} {state}" + (" (capacity 0)" if capacity == 0 else "")
-            for (_, name, state), capacity in zip(rows, capacities)
+            for (_, name, _), state, capacity in zip(rows, states, capacities)
         ]
         more = f", and {len(described) - 5} more" if len(described) > 5 else ""
         raise ValueError(
@@ -619,7 +631,7 @@ def _expected_shares(rows: list[tuple[Mapping[str, Any], str, str]]) -> dict[str
 
 def _check_fraction(what: str, value: Any) -> float:
     if not _is_number(value):
-        raise TypeError(f"{what} must be a number within 0..1, got {type_name(value)} {value!r}")
+        raise TypeError(f"{what} must be a number within 0..1, got {_got(value)}")
     number = float(value)
     if not 0 <= number <= 1:
         raise ValueError(f"{what} must be a number within 0..1, got {value!r}")
