@@ -8,7 +8,7 @@ export PY_COLORS := 0
 
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup image lint unit playbook-tests build molecule test lab lab-down
+.PHONY: setup image nginx lint unit playbook-tests build molecule test lab lab-down
 
 setup:
 	@scripts/bootstrap
@@ -16,13 +16,17 @@ setup:
 image:
 	@scripts/build-image >/dev/null
 
+# An nginx binary unpacked from Debian's package, for the test that compares wrr_schedule with a real nginx.
+nginx:
+	@scripts/fetch-nginx
+
 lint: setup
 	yamllint --strict .
 	ansible-lint --profile production
 	ruff check .
 	ruff format --check .
 
-unit: setup
+unit: setup nginx
 	python -m pytest tests/unit
 
 playbook-tests: setup

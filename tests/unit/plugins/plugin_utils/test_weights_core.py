@@ -91,14 +91,12 @@ def nginx_reference(weights: Sequence[int], count: int) -> list[int]:
 def sf_closed_form(x: float, dof: int) -> float:
     """The chi-square survival function in closed form: a Poisson sum (even dof), erfc plus a sum (odd)."""
     half = x / 2.0
+    if half == 0:
+        return 1.0
     if dof % 2 == 0:
-        if x == 0:
-            return 1.0
         terms = [math.exp(-half + j * math.log(half) - math.lgamma(j + 1)) for j in range(dof // 2)]
         return math.fsum(terms)
     value = math.erfc(math.sqrt(half))
-    if x == 0:
-        return value
     orders = range(1, (dof + 1) // 2)
     terms = [math.exp(-half + (j - 0.5) * math.log(half) - math.lgamma(j + 0.5)) for j in orders]
     return value + math.fsum(terms)
@@ -782,16 +780,33 @@ def test_schedule_bad_input(given_backends: Any, count: Any, error: type[Excepti
 
 
 def test_schedule_work_is_bounded() -> None:
-    many = [{"name": f"b{i}", "weight": 256} for i in range(10_000)]
-    with pytest.raises(ValueError, match=r"2560000 picks among 10000 backends is too much work"):
+    many = [{"name": f"b{i}", "weight": i % 256 + 1} for i in range(10_000)]
+    with pytest.raises(ValueError, match=r"among 10000 backends \(256 distinct weights\) is too much work"):
         core.wrr_schedule(many, 10_000_000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=4),
+    picks=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=120),
+)
+def test_schedule_by_weight_class_is_nginx_too(values: list[int], picks: list[int]) -> None:
+    """Many backends sharing few weights take the O(distinct weights) path; it must pick the same."""
+    weights = [values[p % len(values)] for p in picks]
+    count = 2 * sum(weights) + 3
+    expected = nginx_reference(weights, count)
+    assert core.smooth_wrr(weights, count) == expected
+    assert core._swrr_by_class(weights, sum(weights), count) == expected
+    assert core._swrr_dense(weights, sum(weights), count) == expected
 
 
 def test_long_schedules_repeat_the_cycle() -> None:
     items = [{"name": "a", "weight": 5}, {"name": "b", "weight": 1}, {"name": "c", "weight": 1}]
-    picks = core.wrr_schedule(items, 10_000_000)
+    picks = core.wrr_schedule(items, 10_000_000)  # the largest count: 1,428,571 cycles and 3 picks
     assert len(picks) == 10_000_000
-    assert picks[:7] == picks[-7:] == "a a b a c a a".split()
+    assert picks[:7] == picks[-10:-3] == "a a b a c a a".split()
+    assert picks[-3:] == ["a", "a", "b"]
+    assert Counter(picks) == {"a": 5 * 1_428_571 + 2, "b": 1_428_571 + 1, "c": 1_428_571}
 
 
 # ----------------------------------------------------------------------------------------------------------
