@@ -8,7 +8,7 @@ export PY_COLORS := 0
 
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup image nginx lint unit playbook-tests build molecule test lab lab-down
+.PHONY: setup image nginx lint unit playbook-tests build molecule lab-test test lab lab-down
 
 setup:
 	@scripts/bootstrap
@@ -42,7 +42,11 @@ molecule: setup image
 	  echo "molecule scenario $$s passed in $$((SECONDS - start)) s"; \
 	done
 
-# Every test: lint, unit, the filter playbooks, the collection build and every Molecule scenario.
+# The lab end to end without a terminal, its report checked, then removed.
+lab-test: setup image
+	@scripts/lab-test
+
+# Every test: lint, unit, the filter playbooks, the collection build, every Molecule scenario and the lab.
 test:
 	@scripts/test
 
