@@ -11,43 +11,71 @@ short_description: Probe an address continuously and report the longest gap betw
 version_added: 0.1.0
 author: lbstack maintainers
 description:
-  - Sends an HTTP GET to O(url) every O(interval) seconds for O(duration) seconds, each on a new TCP connection
-    with its own O(timeout), and reports the longest interval between two consecutive successful responses,
-    what a client sees of a failover.
+  - Sends an HTTP GET to O(url) every O(interval) seconds for O(duration) seconds, each on a new TCP
+    connection that may take at most O(timeout) seconds, connect and whole answer included, and reports the
+    longest interval between two consecutive successful responses, what a client sees of a failover.
+  - A probe succeeds when it gets a 2xx answer. The answering backend is named by a response header (default
+    C(X-Backend)) or, without it, by the first line of the body.
+  - Probes run one at a time; a probe slower than O(interval) delays the next one, which then starts at once.
+    The last probe, started before O(duration) ends, may end up to O(timeout) later.
   - Meant to run in the background with C(async) and C(poll=0) while a fault is injected, then collected with
-    M(ansible.builtin.async_status).
-  - A read-only probe, run on a client host; it never changes anything.
+    M(ansible.builtin.async_status). O(start_at) lets several probes, or a probe and a fault, start together.
+  - A read-only probe, run on a client host with nothing but Python's standard library; it never changes
+    anything and always returns C(changed=false). Failed probes are counted, never fatal.
+  - The number of failed probes is RV(failures), because C(failed) is the task status in Ansible.
 options:
   url:
-    description: The C(http://) URL to probe, usually the VIP.
+    description: The C(http://) URL to probe, usually the VIP. C(https) is not supported.
     type: str
     required: true
   duration:
-    description: Seconds to probe, up to 600.
+    description: Seconds to probe; above 0, at most 600.
     type: float
     required: true
   interval:
-    description: Seconds between the starts of two probes (a slow probe delays the next one).
+    description: Seconds between the starts of two probes, 0.001 to 60.
     type: float
     default: 0.01
   timeout:
-    description: Timeout of each probe (connect and read), in seconds.
+    description: Deadline of each probe in seconds, connect and whole answer included; above 0, at most 60.
     type: float
     default: 0.5
   backend_header:
-    description: Response header naming the backend; when absent the first body line is used.
+    description:
+      - Response header naming the backend. When the answer lacks it, the first line of the body is used.
+      - The empty string uses the body only.
     type: str
     default: X-Backend
+  host_header:
+    description: C(Host) header to send instead of the URL's host.
+    type: str
+  start_at:
+    description:
+      - Wall-clock time (seconds since the epoch, as C(date +%s.%N) prints it) to start probing at; the
+        module waits until then. A time in the past starts at once; more than 600 s ahead is refused.
+      - Lets a playbook start the probe with C(async) and inject the fault at a known moment.
+    type: float
   max_events:
-    description: Longest timeline returned.
+    description:
+      - Longest RV(timeline) returned, 0 to 10,000. Later events are dropped and RV(timeline_truncated) set.
     type: int
     default: 200
+  timeline_backend_changes:
+    description:
+      - Also add an event to RV(timeline) whenever the answering backend changes between two successes.
+      - Off by default, because behind a round-robin balancer the backend changes at every probe.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
-    details: Probes in check mode too; it changes nothing.
+    details: Probes in check mode too; a GET changes nothing.
   diff_mode:
     support: none
+seealso:
+  - module: lbstack.ha.lb_traffic_count
+  - module: lbstack.ha.vip_holder
+  - module: ansible.builtin.async_status
 """
 
 EXAMPLES = r"""
@@ -74,9 +102,23 @@ EXAMPLES = r"""
   retries: 60
   delay: 1
 
-- name: Show the gap
-  ansible.builtin.debug:
-    msg: "longest gap {{ probe.longest_gap }} s"
+- name: The clients saw less than 3 s without an answer, and answers came back
+  ansible.builtin.assert:
+    that:
+      - probe.longest_gap < 3
+      - probe.last_success_before_end < 1
+    fail_msg: "longest gap {{ probe.longest_gap }} s; timeline {{ probe.timeline }}"
+
+- name: Start probing from two clients at the same moment, 5 s from now
+  lbstack.ha.lb_gap_probe:
+    url: http://192.0.2.10/
+    duration: 10
+    start_at: "{{ now().timestamp() + 5 }}"
+  async: 60
+  poll: 0
+  register: probe_jobs
+  delegate_to: "{{ item }}"
+  loop: [client1, client2]
 """
 
 RETURN = r"""
@@ -84,54 +126,93 @@ probes:
   description: Probes sent.
   type: int
   returned: always
+  sample: 812
 succeeded:
   description: Probes answered with a 2xx status.
   type: int
   returned: always
+  sample: 790
 failures:
-  description: Probes that failed.
+  description: Probes that failed (network error, timeout or non-2xx status); RV(probes) - RV(succeeded).
   type: int
   returned: always
+  sample: 22
 longest_gap:
   description:
-    - Longest interval in seconds between the completions of two consecutive successful probes; the probing
-      period itself when fewer than two probes succeeded.
-    - With no fault it is about O(interval) plus one request's time.
+    - Longest interval in seconds between the ends of two consecutive successful probes. With no fault it is
+      about O(interval) plus one request's time; a fault shows as the time the clients got no answer.
+    - The edges (start to first success, last success to end) are not part of it; see
+      RV(first_success_after) and RV(last_success_before_end).
+    - With fewer than two successful probes there is no such interval, and it is the whole RV(duration).
   type: float
   returned: always
+  sample: 1.284
 gap_start:
-  description: Seconds after the start when the longest gap began (the last success before it).
+  description: Seconds after the start when the longest gap began (the end of the success before it).
   type: float
   returned: always
+  sample: 3.021
 gap_end:
-  description: Seconds after the start when the longest gap ended (the first success after it).
+  description: Seconds after the start when the longest gap ended (the end of the first success after it).
+  type: float
+  returned: always
+  sample: 4.305
+gap_start_epoch:
+  description: RV(gap_start) as wall-clock time, seconds since the epoch.
+  type: float
+  returned: always
+gap_end_epoch:
+  description: RV(gap_end) as wall-clock time, seconds since the epoch.
+  type: float
+  returned: always
+started_at:
+  description: Wall-clock time probing started, seconds since the epoch; RV(timeline) times count from it.
+  type: float
+  returned: always
+waited:
+  description: Seconds waited for O(start_at) before probing.
   type: float
   returned: always
 first_success_after:
-  description: Seconds from the start to the first success (the whole duration when none succeeded).
+  description: Seconds from the start to the end of the first success (the whole duration if none succeeded).
   type: float
   returned: always
 last_success_before_end:
-  description: Seconds from the last success to the end of probing (the whole duration when none succeeded).
+  description: Seconds from the end of the last success to the end of probing (the whole duration when none
+    succeeded). Well above O(interval) means the service had not come back when probing stopped.
+  type: float
+  returned: always
+slowest_success:
+  description: Seconds the slowest successful probe took (0 when none succeeded).
   type: float
   returned: always
 counts:
-  description: Answers per backend name.
+  description: Successful answers per backend name.
   type: dict
   returned: always
+  sample: {web1: 400, web2: 390}
 errors:
-  description: Failures by kind.
+  description: Failures by kind (at most 20 kinds, the rest as C(other)).
   type: dict
   returned: always
+  sample: {connection refused: 20, connect timeout: 2}
 timeline:
   description:
-    - Transitions with C(t) in seconds from the start. C(ok) with the answering C(backend) when answers start
-      or return after failures, C(fail) with the C(error) when failures start or their kind changes.
+    - Transitions, each with C(t) in seconds from the start (the end of the probe that shows it).
+    - C(event=ok) with the answering C(backend) when answers start or come back after failures (and, with
+      O(timeline_backend_changes), when the backend changes); C(event=fail) with the C(error) when failures
+      start or their kind changes.
   type: list
   elements: dict
   returned: always
+  sample: [{t: 0.003, event: ok, backend: web1}, {t: 3.03, event: fail, error: connect timeout},
+           {t: 4.305, event: ok, backend: web2}]
+timeline_truncated:
+  description: Whether events were dropped because RV(timeline) reached O(max_events).
+  type: bool
+  returned: always
 duration:
-  description: Seconds actually spent probing.
+  description: Seconds actually spent probing (O(duration) plus at most one probe's time).
   type: float
   returned: always
 """
@@ -140,9 +221,32 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbstack.ha.plugins.module_utils._http_probe import Prober, Target
+from ansible_collections.lbstack.ha.plugins.module_utils._http_probe import (
+    Prober,
+    Target,
+    count_error,
+    is_header_name,
+)
 
 MAX_DURATION = 600.0
+MAX_START_AHEAD = 600.0
+MAX_EVENTS = 10_000
+
+
+def wait_until(start_at: float | None, clock=time.time, sleep=time.sleep) -> float:
+    """Sleeps until the wall-clock time `start_at` (at most MAX_START_AHEAD); returns the seconds waited."""
+    if start_at is None:
+        return 0.0
+    began = clock()
+    limit = began + MAX_START_AHEAD  # even if the clock is stepped back meanwhile
+    waits = 0
+    while waits < 100_000:
+        now = clock()
+        if now >= start_at or now >= limit:
+            break
+        sleep(min(start_at - now, 1.0))
+        waits += 1
+    return max(0.0, clock() - began)
 
 
 def probe_gaps(
@@ -150,60 +254,107 @@ def probe_gaps(
     duration: float,
     interval: float = 0.01,
     timeout: float = 0.5,
-    backend_header: str = "X-Backend",
+    backend_header: str | None = "X-Backend",
     max_events: int = 200,
+    host_header: str | None = None,
+    start_at: float | None = None,
+    timeline_backend_changes: bool = False,
 ) -> dict:
-    prober = Prober(Target(url), timeout, backend_header)
+    """Probes and returns the module's figures; raises ValueError for a bad URL only."""
+    prober = Prober(Target(url), timeout, backend_header, host_header)
+    waited = wait_until(start_at)
+    wall_start = time.time()
     start = time.monotonic()
     deadline = start + duration
-    successes: list[float] = []
     counts: dict = {}
     errors: dict = {}
-    timeline: list[dict] = []
-    last_event: tuple | None = None
-    probes = 0
+    timeline: list = []
+    truncated = False
+    last_state: tuple | None = None
+    probes = succeeded = 0
+    first_ok = last_ok = None
+    gap, gap_start, gap_end = -1.0, 0.0, 0.0
+    slowest = 0.0
     next_at = start
-    while True:
+    while probes < 10_000_000:  # bounded by the deadline; the count is a second guard
         now = time.monotonic()
         if now >= deadline:
             break
         if now < next_at:
             time.sleep(min(next_at - now, deadline - now))
             continue
-        next_at += interval
-        next_at = max(next_at, now)
+        next_at = max(next_at + interval, now)
         result = prober.get()
         probes += 1
+        t = result.finished - start
         if result.ok:
-            successes.append(result.finished - start)
+            succeeded += 1
             counts[result.backend] = counts.get(result.backend, 0) + 1
-            event = ("ok", None)
+            slowest = max(slowest, result.elapsed)
+            if last_ok is None:
+                first_ok = t
+            elif t - last_ok > gap:
+                gap, gap_start, gap_end = t - last_ok, last_ok, t
+            last_ok = t
+            state = ("ok", result.backend if timeline_backend_changes else None)
         else:
-            errors[result.error] = errors.get(result.error, 0) + 1
-            event = ("fail", result.error)
-        if event != last_event and len(timeline) < max_events:
-            detail = {"backend": result.backend} if result.ok else {"error": result.error}
-            timeline.append({"t": round(result.finished - start, 3), "event": event[0], **detail})
-        last_event = event
+            count_error(errors, result.error)
+            state = ("fail", result.error)
+        if state != last_state:
+            if len(timeline) < max_events:
+                detail = {"backend": result.backend} if result.ok else {"error": result.error}
+                timeline.append({"t": round(t, 4), "event": state[0], **detail})
+            else:
+                truncated = True
+        last_state = state
     spent = time.monotonic() - start
 
-    gap, gap_start, gap_end = spent, 0.0, spent
-    if len(successes) >= 2:
-        gap, gap_start, gap_end = max((b - a, a, b) for a, b in zip(successes, successes[1:]))
+    if succeeded < 2:
+        gap, gap_start, gap_end = spent, 0.0, spent
     return {
         "probes": probes,
-        "succeeded": len(successes),
-        "failures": probes - len(successes),
+        "succeeded": succeeded,
+        "failures": probes - succeeded,
         "longest_gap": round(gap, 4),
         "gap_start": round(gap_start, 4),
         "gap_end": round(gap_end, 4),
-        "first_success_after": round(successes[0] if successes else spent, 4),
-        "last_success_before_end": round(spent - successes[-1] if successes else spent, 4),
+        "gap_start_epoch": round(wall_start + gap_start, 4),
+        "gap_end_epoch": round(wall_start + gap_end, 4),
+        "started_at": round(wall_start, 4),
+        "waited": round(waited, 4),
+        "first_success_after": round(spent if first_ok is None else first_ok, 4),
+        "last_success_before_end": round(spent if last_ok is None else spent - last_ok, 4),
+        "slowest_success": round(slowest, 4),
         "counts": counts,
         "errors": errors,
         "timeline": timeline,
+        "timeline_truncated": truncated,
         "duration": round(spent, 4),
     }
+
+
+def check_arguments(p: dict, now: float) -> str | None:
+    """The first problem with the module's arguments, or None."""
+    if not 0 < p["duration"] <= MAX_DURATION:
+        return f"duration must be above 0 and at most {MAX_DURATION:g} seconds, got {p['duration']}"
+    if not 0.001 <= p["interval"] <= 60:
+        return f"interval must lie within 0.001..60 seconds, got {p['interval']}"
+    if not 0 < p["timeout"] <= 60:
+        return f"timeout must be above 0 and at most 60 seconds, got {p['timeout']}"
+    if not 0 <= p["max_events"] <= MAX_EVENTS:
+        return f"max_events must lie within 0..{MAX_EVENTS}, got {p['max_events']}"
+    if p["start_at"] is not None and p["start_at"] > now + MAX_START_AHEAD:
+        return (
+            f"start_at is {p['start_at'] - now:.1f} s from now; it must be at most"
+            f" {MAX_START_AHEAD:g} s ahead (seconds since the epoch, not a delay)"
+        )
+    if p["backend_header"] and not is_header_name(p["backend_header"]):
+        return f"backend_header must be an HTTP header name, got {p['backend_header']!r}"
+    try:
+        Target(p["url"])
+    except ValueError as exc:
+        return f"url: {exc}"
+    return None
 
 
 def main() -> None:
@@ -214,23 +365,28 @@ def main() -> None:
             "interval": {"type": "float", "default": 0.01},
             "timeout": {"type": "float", "default": 0.5},
             "backend_header": {"type": "str", "default": "X-Backend"},
+            "host_header": {"type": "str"},
+            "start_at": {"type": "float"},
             "max_events": {"type": "int", "default": 200},
+            "timeline_backend_changes": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     p = module.params
-    if not 0 < p["duration"] <= MAX_DURATION:
-        module.fail_json(msg=f"duration must lie within 0..{MAX_DURATION:g} seconds, got {p['duration']}")
-    if not 0.001 <= p["interval"] <= 60:
-        module.fail_json(msg=f"interval must lie within 0.001..60 seconds, got {p['interval']}")
-    if not 0 < p["timeout"] <= 60:
-        module.fail_json(msg=f"timeout must lie within 0..60 seconds, got {p['timeout']}")
-    if p["max_events"] < 0:
-        module.fail_json(msg=f"max_events must be >= 0, got {p['max_events']}")
-    try:
-        result = probe_gaps(p["url"], p["duration"], p["interval"], p["timeout"], p["backend_header"], p["max_events"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    problem = check_arguments(p, time.time())
+    if problem:
+        module.fail_json(msg=problem)
+    result = probe_gaps(
+        p["url"],
+        p["duration"],
+        interval=p["interval"],
+        timeout=p["timeout"],
+        backend_header=p["backend_header"] or None,
+        max_events=p["max_events"],
+        host_header=p["host_header"],
+        start_at=p["start_at"],
+        timeline_backend_changes=p["timeline_backend_changes"],
+    )
     module.exit_json(changed=False, **result)
 
 

@@ -4,6 +4,9 @@ name."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,20 @@ def test_every_option_is_documented_and_prefixed(role: Path) -> None:
             assert name.startswith(f"{role.name}_"), f"{role.name}/{entry}: {name} lacks the role prefix"
             assert option.get("type"), f"{role.name}/{entry}: {name} has no type"
             assert option.get("description"), f"{role.name}/{entry}: {name} has no description"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
+def test_ansible_doc_shows_the_role(role: Path) -> None:
+    repo = role.parents[1]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(repo / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-doc")), "-t", "role", f"lbstack.ha.{role.name}"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"lbstack.ha.{role.name}*" in run.stdout and "ENTRY POINT: *main*" in run.stdout
