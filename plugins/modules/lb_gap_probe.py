@@ -198,10 +198,11 @@ errors:
   sample: {connection refused: 20, connect timeout: 2}
 timeline:
   description:
-    - Transitions, each with C(t) in seconds from the start (the end of the probe that shows it).
+    - Transitions, each with C(t) in seconds from the start, in order.
     - C(event=ok) with the answering C(backend) when answers start or come back after failures (and, with
-      O(timeline_backend_changes), when the backend changes); C(event=fail) with the C(error) when failures
-      start or their kind changes.
+      O(timeline_backend_changes), when the backend changes); its C(t) is the end of that successful probe.
+    - C(event=fail) with the C(error) when failures start or their kind changes; its C(t) is the start of that
+      failing probe (a probe that times out is known to fail only O(timeout) later).
   type: list
   elements: dict
   returned: always
@@ -302,8 +303,11 @@ def probe_gaps(
             state = ("fail", result.error)
         if state != last_state:
             if len(timeline) < max_events:
-                detail = {"backend": result.backend} if result.ok else {"error": result.error}
-                timeline.append({"t": round(t, 4), "event": state[0], **detail})
+                if result.ok:  # answers are seen when they end, failures from when the failing probe began
+                    event = {"t": round(t, 4), "event": "ok", "backend": result.backend}
+                else:
+                    event = {"t": round(result.started - start, 4), "event": "fail", "error": result.error}
+                timeline.append(event)
             else:
                 truncated = True
         last_state = state
