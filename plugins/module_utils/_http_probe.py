@@ -40,10 +40,26 @@ class Target:
         self.host = parts.hostname
         self.port = port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if not is_request_path(self.path):
+            raise ValueError(f"the path of {url!r} must be printable ASCII without spaces (percent-encoded)")
 
 
 def is_header_name(name: str) -> bool:
     return bool(_TOKEN.match(name))
+
+
+def is_header_value(value: str) -> bool:
+    """Sendable as a header value: Latin-1, no line break or other control character but tab."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return not any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value)
+
+
+def is_request_path(path: str) -> bool:
+    """Sendable as a request target: starts with /, printable ASCII without spaces."""
+    return path.startswith("/") and all(33 <= ord(c) <= 126 for c in path)
 
 
 class Result:
@@ -95,6 +111,8 @@ def classify(exc: BaseException, connected: bool) -> str:
         return f"bad response: {type(exc).__name__}"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
+    if isinstance(exc, ValueError):
+        return f"invalid request: {exc}"[:200]
     return type(exc).__name__
 
 
@@ -236,7 +254,7 @@ class Prober:
                 body = response.read(MAX_BODY)
                 complete = response.isclosed()  # the whole body was read: the connection may serve again
                 response.close()
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a refused request
                 conn.close()
                 if may_retry and result.reused and not answered and isinstance(exc, _STALE):
                     may_retry = False

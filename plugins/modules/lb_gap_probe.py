@@ -227,11 +227,25 @@ from ansible_collections.lbstack.ha.plugins.module_utils._http_probe import (
     Target,
     count_error,
     is_header_name,
+    is_header_value,
 )
 
 MAX_DURATION = 600.0
 MAX_START_AHEAD = 600.0
 MAX_EVENTS = 10_000
+
+
+ARGUMENT_SPEC = {
+    "url": {"type": "str", "required": True},
+    "duration": {"type": "float", "required": True},
+    "interval": {"type": "float", "default": 0.01},
+    "timeout": {"type": "float", "default": 0.5},
+    "backend_header": {"type": "str", "default": "X-Backend"},
+    "host_header": {"type": "str"},
+    "start_at": {"type": "float"},
+    "max_events": {"type": "int", "default": 200},
+    "timeline_backend_changes": {"type": "bool", "default": False},
+}
 
 
 def wait_until(start_at: float | None, clock=time.time, sleep=time.sleep) -> float:
@@ -354,6 +368,8 @@ def check_arguments(p: dict, now: float) -> str | None:
         )
     if p["backend_header"] and not is_header_name(p["backend_header"]):
         return f"backend_header must be an HTTP header name, got {p['backend_header']!r}"
+    if p["host_header"] is not None and not is_header_value(p["host_header"]):
+        return f"host_header must be Latin-1 without control characters, got {p['host_header']!r}"
     try:
         Target(p["url"])
     except ValueError as exc:
@@ -362,20 +378,7 @@ def check_arguments(p: dict, now: float) -> str | None:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "url": {"type": "str", "required": True},
-            "duration": {"type": "float", "required": True},
-            "interval": {"type": "float", "default": 0.01},
-            "timeout": {"type": "float", "default": 0.5},
-            "backend_header": {"type": "str", "default": "X-Backend"},
-            "host_header": {"type": "str"},
-            "start_at": {"type": "float"},
-            "max_events": {"type": "int", "default": 200},
-            "timeline_backend_changes": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
     problem = check_arguments(p, time.time())
     if problem:

@@ -229,12 +229,31 @@ from ansible_collections.lbstack.ha.plugins.module_utils._http_probe import (
     Target,
     count_error,
     is_header_name,
+    is_header_value,
+    is_request_path,
 )
 
 MAX_COUNT = 1_000_000
 MAX_ORDER = 100_000
 MAX_CONCURRENCY = 256
 MAX_TIMEOUT = 60.0
+
+
+ARGUMENT_SPEC = {
+    "url": {"type": "str", "required": True},
+    "count": {"type": "int", "required": True},
+    "timeout": {"type": "float", "default": 2.0},
+    "max_time": {"type": "float"},
+    "concurrency": {"type": "int", "default": 1},
+    "keepalive": {"type": "bool", "default": False},
+    "backend_header": {"type": "str", "default": "X-Backend"},
+    "host_header": {"type": "str"},
+    "headers": {"type": "dict", "default": {}},
+    "paths": {"type": "list", "elements": "str", "default": []},
+    "source_addresses": {"type": "list", "elements": "str", "default": []},
+    "record_order": {"type": "bool", "default": True},
+    "fail_on_error": {"type": "bool", "default": False},
+}
 
 
 def count_traffic(
@@ -346,12 +365,16 @@ def check_arguments(p: dict) -> str | None:
         return f"url: {exc}"
     if p["backend_header"] and not is_header_name(p["backend_header"]):
         return f"backend_header must be an HTTP header name, got {p['backend_header']!r}"
-    for name in p["headers"]:
+    for name, value in p["headers"].items():
         if not is_header_name(str(name)):
             return f"headers: {name!r} is not an HTTP header name"
+        if not is_header_value(str(value)):
+            return f"headers: the value of {name} must be Latin-1 without control characters, got {value!r}"
+    if p["host_header"] is not None and not is_header_value(p["host_header"]):
+        return f"host_header must be Latin-1 without control characters, got {p['host_header']!r}"
     for path in p["paths"]:
-        if not path.startswith("/") or any(c in path for c in " \r\n"):
-            return f"paths: each must start with / and contain no space or line break, got {path!r}"
+        if not is_request_path(path):
+            return f"paths: each must start with / and be printable ASCII without spaces, got {path!r}"
     try:
         host = ipaddress.ip_address(target.host)
     except ValueError:
@@ -367,24 +390,7 @@ def check_arguments(p: dict) -> str | None:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "url": {"type": "str", "required": True},
-            "count": {"type": "int", "required": True},
-            "timeout": {"type": "float", "default": 2.0},
-            "max_time": {"type": "float"},
-            "concurrency": {"type": "int", "default": 1},
-            "keepalive": {"type": "bool", "default": False},
-            "backend_header": {"type": "str", "default": "X-Backend"},
-            "host_header": {"type": "str"},
-            "headers": {"type": "dict", "default": {}},
-            "paths": {"type": "list", "elements": "str", "default": []},
-            "source_addresses": {"type": "list", "elements": "str", "default": []},
-            "record_order": {"type": "bool", "default": True},
-            "fail_on_error": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
     problem = check_arguments(p)
     if problem:

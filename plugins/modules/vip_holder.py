@@ -116,6 +116,15 @@ from ansible.module_utils.basic import AnsibleModule
 MAX_TIMEOUT = 3600.0
 
 
+ARGUMENT_SPEC = {
+    "address": {"type": "str", "required": True},
+    "interface": {"type": "str"},
+    "wait_for": {"type": "str", "choices": ["any", "present", "absent"], "default": "any"},
+    "timeout": {"type": "float", "default": 30.0},
+    "interval": {"type": "float", "default": 0.1},
+}
+
+
 def parse_ip_addr(output: str) -> dict[str, list[str]]:
     """`ip -o addr show` lines into {interface: [address/prefix, ...]}."""
     addresses: dict[str, list[str]] = {}
@@ -192,16 +201,7 @@ def look(
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "address": {"type": "str", "required": True},
-            "interface": {"type": "str"},
-            "wait_for": {"type": "str", "choices": ["any", "present", "absent"], "default": "any"},
-            "timeout": {"type": "float", "default": 30.0},
-            "interval": {"type": "float", "default": 0.1},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
     try:
         parse_address(p["address"])

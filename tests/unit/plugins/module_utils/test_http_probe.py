@@ -44,6 +44,25 @@ def test_target_refuses_anything_but_http_urls(url: str) -> None:
         probe.Target(url)
 
 
+@pytest.mark.parametrize("url", ["http://h/a b", "http://h/caf\u00e9", "http://h/a\tb"])
+def test_target_refuses_paths_http_client_would_not_send(url: str) -> None:
+    with pytest.raises(ValueError, match="must be printable ASCII without spaces"):
+        probe.Target(url)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("web1", True), ("caf\u00e9", True), ("a\tb", True), ("a\r\nb", False), ("\u2603", False), ("a\x7f", False)],
+)
+def test_header_values(value: str, ok: bool) -> None:
+    assert probe.is_header_value(value) is ok
+
+
+@pytest.mark.parametrize(("path", "ok"), [("/a?b=1&c=%20", True), ("a", False), ("/a b", False), ("/\u00e9", False)])
+def test_request_paths(path: str, ok: bool) -> None:
+    assert probe.is_request_path(path) is ok
+
+
 def headers(**fields: str) -> Message:
     message = http.client.HTTPMessage()
     for name, value in fields.items():
@@ -86,7 +105,8 @@ def test_backend_names_are_bounded() -> None:
         (socket.gaierror(-2, "Unknown name"), False, "name resolution failed: Unknown name"),
         (http.client.BadStatusLine("junk"), True, "bad response: BadStatusLine"),
         (OSError(errno.EHOSTUNREACH, "No route to host"), False, "no route to host"),
-        (ValueError("odd"), True, "ValueError"),
+        (ValueError("odd"), True, "invalid request: odd"),
+        (RuntimeError("odd"), True, "RuntimeError"),
     ],
 )
 def test_failures_get_short_stable_texts(exc: BaseException, connected: bool, text: str) -> None:

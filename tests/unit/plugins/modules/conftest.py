@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[4]
 VENV_BIN = Path(sys.executable).parent
@@ -247,11 +248,14 @@ def loopback_sources() -> list[str]:
 Completed = subprocess.CompletedProcess
 
 
-def run_playbook(tasks: list[dict], tmp_path: Path, timeout: float = 90) -> tuple[Completed, dict]:
+def run_playbook(
+    tasks: list[dict], tmp_path: Path, timeout: float = 90, interpreter: str | None = None
+) -> tuple[Completed, dict]:
     """Runs `tasks` on localhost with the venv's ansible-playbook and returns what each registered.
 
-    Every task should `register` a variable; a final task writes them all as JSON. Modules run under the
-    system's /usr/bin/python3 (standard library only, like a client container) when it exists.
+    Every task should `register` a variable; a final task writes them all as JSON. Modules run under
+    `interpreter`, by default the system's /usr/bin/python3 (standard library only, like a client container)
+    when it exists.
     """
     registered = [task["register"] for task in tasks if "register" in task]
     out = tmp_path / "registered.json"
@@ -273,7 +277,8 @@ def run_playbook(tasks: list[dict], tmp_path: Path, timeout: float = 90) -> tupl
     }
     playbook = tmp_path / "playbook.yml"
     playbook.write_text(json.dumps([play], indent=1))  # JSON is YAML
-    interpreter = "/usr/bin/python3" if Path("/usr/bin/python3").is_file() else sys.executable
+    if interpreter is None:
+        interpreter = "/usr/bin/python3" if Path("/usr/bin/python3").is_file() else sys.executable
     inventory = tmp_path / "inventory.ini"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={interpreter}\n")
     env = dict(
@@ -303,7 +308,37 @@ def run_playbook(tasks: list[dict], tmp_path: Path, timeout: float = 90) -> tupl
 def playbook(tmp_path: Path) -> Callable[..., tuple[Completed, dict]]:
     """run_playbook in the test's temporary directory: playbook(tasks) -> (completed process, registered)."""
 
-    def run(tasks: list[dict], timeout: float = 90) -> tuple[Completed, dict]:
-        return run_playbook(tasks, tmp_path, timeout)
+    def run(tasks: list[dict], timeout: float = 90, interpreter: str | None = None) -> tuple[Completed, dict]:
+        return run_playbook(tasks, tmp_path, timeout, interpreter)
 
     return run
+
+
+def check_documentation(module: Any, result: dict | None = None) -> None:
+    """DOCUMENTATION agrees with ARGUMENT_SPEC and EXAMPLES parse; a `result` of the module has every RETURN
+    key marked always, and no key RETURN does not document."""
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    for key in ("module", "short_description", "description", "version_added", "author", "options"):
+        assert doc.get(key), f"DOCUMENTATION lacks {key}"
+    spec = module.ARGUMENT_SPEC
+    assert set(doc["options"]) == set(spec)
+    for name, option in doc["options"].items():
+        documented = {key: option.get(key) for key in ("type", "required", "default", "choices", "elements")}
+        coded = {key: spec[name].get(key) for key in ("type", "required", "default", "choices", "elements")}
+        documented["required"] = bool(documented["required"])
+        coded["required"] = bool(coded["required"])
+        assert documented == coded, name
+        assert option.get("description"), f"option {name} has no description"
+    assert yaml.safe_load(module.EXAMPLES)
+    returns = yaml.safe_load(module.RETURN)
+    assert all(value.get("description") and value.get("type") for value in returns.values())
+    if result is not None:
+        extra = set(result) - set(returns) - {"changed", "invocation", "failed", "msg"}
+        assert not extra, f"undocumented return values: {sorted(extra)}"
+        always = {key for key, value in returns.items() if value.get("returned") == "always"}
+        assert always <= set(result), f"missing return values: {sorted(always - set(result))}"
+
+
+@pytest.fixture
+def documentation() -> Callable[..., None]:
+    return check_documentation

@@ -197,6 +197,7 @@ def test_waiting_is_bounded_even_for_a_far_start() -> None:
         ({"start_at": time.time() + 3600}, "start_at is 3"),  # 3599.x s from now
         ({"url": "http://127.0.0.1:x/"}, "url: only http://host[:port]/path URLs are supported"),
         ({"backend_header": "X:B"}, "backend_header must be an HTTP header name, got 'X:B'"),
+        ({"host_header": "caf\u00e9\u2603"}, "host_header must be Latin-1 without control characters"),
         ({"duration": "long"}, "argument 'duration' is of type str and we were unable to convert to float"),
         ({"duration": None}, "missing required arguments: duration"),
     ],
@@ -213,6 +214,12 @@ def test_a_start_too_far_ahead_is_explained() -> None:
     assert code == 1 and result["msg"].endswith(
         "s from now; it must be at most 600 s ahead (seconds since the epoch, not a delay)"
     )
+
+
+def test_documentation_matches_the_code(servers, documentation) -> None:
+    code, result = run_main({"url": servers(["web1"]).url, "duration": 0.05})
+    assert code == 0
+    documentation(module, result)
 
 
 def test_check_mode_probes_and_changes_nothing(servers) -> None:

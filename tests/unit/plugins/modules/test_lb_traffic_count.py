@@ -170,7 +170,11 @@ def test_max_time_stops_a_long_run(servers) -> None:
         ),
         ({"backend_header": "X Backend"}, "backend_header must be an HTTP header name, got 'X Backend'"),
         ({"headers": {"Bad: name": "x"}}, "headers: 'Bad: name' is not an HTTP header name"),
-        ({"paths": ["a"]}, "paths: each must start with / and contain no space or line break, got 'a'"),
+        ({"paths": ["a"]}, "paths: each must start with / and be printable ASCII without spaces, got 'a'"),
+        ({"paths": ["/a b"]}, "paths: each must start with / and be printable ASCII without spaces, got '/a b'"),
+        ({"headers": {"X-A": "1\r\nX-B: 2"}}, "headers: the value of X-A must be Latin-1 without control"),
+        ({"host_header": "a\nb"}, "host_header must be Latin-1 without control characters, got 'a\\nb'"),
+        ({"url": "http://127.0.0.1/a b"}, "url: the path of 'http://127.0.0.1/a b' must be printable ASCII"),
         ({"source_addresses": ["client1"]}, "source_addresses: 'client1' is not an IP address"),
         ({"source_addresses": ["::1"]}, "source_addresses: ::1 is IPv6, the URL's host IPv4"),
         ({"count": "many"}, "argument 'count' is of type str and we were unable to convert to int"),
@@ -182,6 +186,14 @@ def test_bad_arguments_fail_with_a_clear_message(args: dict[str, Any], msg: str)
     code, result = run_main({k: v for k, v in full.items() if v is not None})
     assert code == 1 and result["failed"] is True
     assert result["msg"].startswith(msg), result["msg"]
+
+
+def test_documentation_matches_the_code(servers, documentation) -> None:
+    server = servers(WEIGHTED)
+    args = {"url": server.url, "count": 4, "paths": ["/a"], "source_addresses": ["127.0.0.2"]}
+    code, result = run_main(args)
+    assert code == 0
+    documentation(module, result)
 
 
 def test_check_mode_probes_and_changes_nothing(servers) -> None:

@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ needs_ip = pytest.mark.skipif(shutil.which("ip") is None, reason="no ip command 
 IP_ADDR = """\
 1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
 1: lo    inet6 ::1/128 scope host noprefixroute \\       valid_lft forever preferred_lft forever
-29: eth0    inet 172.29.20.11/24 brd 172.29.20.255 scope global eth0\\       valid_lft forever preferred_lft forever
+29: eth0    inet 172.29.20.11/24 brd 172.29.20.255 scope global eth0\\       valid_lft forever preferred_lft 0
 29: eth0    inet 172.29.20.100/32 scope global eth0\\       valid_lft forever preferred_lft forever
 29: eth0    inet6 fd00:0:0:0::64/64 scope global nodad \\       valid_lft forever preferred_lft forever
 29: eth0    inet6 fe80::42:acff:fe1d:140b/64 scope link \\       valid_lft forever preferred_lft forever
@@ -99,8 +101,9 @@ WITHOUT = {"eth0": ["192.0.2.11/24"]}
 WITH = {"eth0": ["192.0.2.11/24", "192.0.2.10/32"]}
 
 
-def wait(host: FakeHost, wait_for: str, timeout: float = 2.0, interval: float = 0.5) -> tuple[dict, str | None]:
-    return look(host.read, "192.0.2.10", None, wait_for, timeout, interval, clock=host.clock, sleep=host.sleep)
+def wait(host: FakeHost, wait_for: str, timeout: float = 2.0, interval: float = 0.5) -> tuple[dict, Any]:
+    vip = "192.0.2.10"
+    return look(host.read, vip, None, wait_for, timeout, interval, clock=host.clock, sleep=host.sleep)
 
 
 def test_waiting_for_the_vip_to_appear() -> None:
@@ -120,14 +123,16 @@ def test_a_missed_deadline_says_so() -> None:
     host = FakeHost([WITHOUT])
     result, missed = wait(host, "present", timeout=1.2)
     assert missed == "192.0.2.10 was not held within 1.2 s"
-    assert result["holds"] is False and result["waited"] == 1.2 and host.slept == [0.5, 0.5, pytest.approx(0.2)]
+    assert result["holds"] is False and result["waited"] == 1.2
+    assert host.slept == [0.5, 0.5, pytest.approx(0.2)]
     result, missed = wait(FakeHost([WITH]), "absent", timeout=1)
     assert missed == "192.0.2.10 was still held on eth0 after 1 s" and result["holds"] is True
 
 
 def test_waiting_is_bounded_in_looks_even_if_the_clock_stands_still() -> None:
     host = FakeHost([WITHOUT])
-    result, missed = look(host.read, "192.0.2.10", None, "present", 1.0, 0.25, clock=lambda: 5.0, sleep=host.sleep)
+    frozen = 5.0
+    result, missed = look(host.read, "192.0.2.10", None, "present", 1.0, 0.25, lambda: frozen, host.sleep)
     assert missed is not None and result["looks"] == host.reads == 6  # timeout / interval + 2
 
 
@@ -144,7 +149,8 @@ def test_any_looks_once() -> None:
 def test_this_host_holds_127_0_0_1_on_lo_and_not_127_0_0_254() -> None:
     code, result = run_main({"address": "127.0.0.1"})
     assert code == 0 and result["changed"] is False
-    assert result["holds"] is True and result["interfaces"] == ["lo"] and "127.0.0.1/8" in result["addresses"]["lo"]
+    assert result["holds"] is True and result["interfaces"] == ["lo"]
+    assert "127.0.0.1/8" in result["addresses"]["lo"]
     code, result = run_main({"address": "127.0.0.254", "_ansible_check_mode": True})
     assert code == 0 and result["holds"] is False and result["interfaces"] == []
     code, result = run_main({"address": "127.0.0.1", "interface": "eth9"})
@@ -152,8 +158,16 @@ def test_this_host_holds_127_0_0_1_on_lo_and_not_127_0_0_254() -> None:
 
 
 @needs_ip
+def test_documentation_matches_the_code(documentation) -> None:
+    code, result = run_main({"address": "127.0.0.1"})
+    assert code == 0
+    documentation(module, result)
+
+
+@needs_ip
 def test_a_real_wait_fails_at_its_deadline() -> None:
-    code, result = run_main({"address": "127.0.0.254", "wait_for": "present", "timeout": 0.3, "interval": 0.05})
+    args = {"address": "127.0.0.254", "wait_for": "present", "timeout": 0.3, "interval": 0.05}
+    code, result = run_main(args)
     assert code == 1 and result["msg"] == "127.0.0.254 was not held within 0.3 s"
     assert 0.3 <= result["waited"] < 0.5 and result["looks"] >= 3
     code, result = run_main({"address": "127.0.0.1", "wait_for": "absent", "timeout": 0.2})
@@ -187,7 +201,8 @@ def test_a_host_without_ip_is_told_so(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_failing_ip_is_told_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/sbin/ip")
-    monkeypatch.setattr(AnsibleModule, "run_command", lambda self, args, **k: (1, "", "Cannot open netlink\n"))
+    failing = (1, "", "Cannot open netlink\n")
+    monkeypatch.setattr(AnsibleModule, "run_command", lambda self, args, **k: failing)
     code, result = run_main({"address": "127.0.0.1"})
     assert code == 1 and result["msg"] == "ip -o addr show failed (rc 1): Cannot open netlink"
 
@@ -209,6 +224,44 @@ def test_through_ansible(playbook) -> None:
         ]
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert got["held"]["holds"] is True and got["held"]["interfaces"] == ["lo"] and got["held"]["changed"] is False
+    held, deadline = got["held"], got["deadline"]
+    assert held["holds"] is True and held["interfaces"] == ["lo"] and held["changed"] is False
     assert got["not_held"]["holds"] is False
-    assert got["deadline"]["failed"] is True and got["deadline"]["msg"] == "127.0.0.254 was not held within 0.3 s"
+    assert deadline["failed"] is True and deadline["msg"] == "127.0.0.254 was not held within 0.3 s"
+
+
+def oldest_python() -> str | None:
+    """A Python 3.9 interpreter (the oldest the modules support) on this machine, if there is one."""
+    candidates = [str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.9.*/bin/python3.9"))]
+    candidates += [shutil.which("python3.9") or ""]
+    for python in filter(None, candidates):
+        check = [python, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 9))"]
+        if subprocess.run(check, capture_output=True, timeout=30, check=False).returncode == 0:
+            return python
+    return None
+
+
+@needs_ip
+def test_all_three_modules_run_under_python_3_9(playbook, servers) -> None:
+    """The modules and their module_utils run on the oldest Python they promise, through Ansible."""
+    python = oldest_python()
+    if python is None:
+        pytest.skip("no Python 3.9 on this machine")
+    server = servers(["web1", "web2"])
+    run, got = playbook(
+        [
+            {"lbstack.ha.vip_holder": {"address": "127.0.0.1"}, "register": "holder"},
+            {
+                "lbstack.ha.lb_traffic_count": {"url": server.url, "count": 4, "keepalive": True},
+                "register": "count",
+            },
+            {"lbstack.ha.lb_gap_probe": {"url": server.url, "duration": 0.2}, "register": "gap"},
+            {"ansible.builtin.setup": {"gather_subset": ["!all", "!min", "python"]}, "register": "facts"},
+        ],
+        interpreter=python,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert got["facts"]["ansible_facts"]["ansible_python"]["version"]["minor"] == 9
+    assert got["holder"]["holds"] is True
+    assert got["count"]["counts"] == {"web1": 2, "web2": 2} and got["count"]["connections"] == 1
+    assert got["gap"]["failures"] == 0 and got["gap"]["succeeded"] > 5
