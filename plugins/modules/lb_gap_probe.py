@@ -144,6 +144,8 @@ longest_gap:
     - The edges (start to first success, last success to end) are not part of it; see
       RV(first_success_after) and RV(last_success_before_end).
     - With fewer than two successful probes there is no such interval, and it is the whole RV(duration).
+    - Probes run one at a time, so a probe that hangs while the service comes back ends the gap late; the
+      figure may overstate an outage by up to O(timeout).
   type: float
   returned: always
   sample: 1.284

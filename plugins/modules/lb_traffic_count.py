@@ -66,13 +66,14 @@ options:
     description: C(Host) header to send instead of the URL's host.
     type: str
   headers:
-    description: Extra request headers, name to value.
+    description: Extra request headers, name to value (Latin-1 values without control characters).
     type: dict
     default: {}
   paths:
     description:
       - Paths (with an optional query) to cycle over, request i asking for C(paths[i % len(paths)]) on the
-        URL's host and port; each must start with C(/). Empty, every request asks for the URL's own path.
+        URL's host and port; each must start with C(/) and be printable ASCII without spaces (percent-encode
+        the rest). Empty, every request asks for the URL's own path.
       - Used to check URI-hash balancing, where each path must always land on the same backend.
     type: list
     elements: str
