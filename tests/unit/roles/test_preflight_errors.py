@@ -91,6 +91,12 @@ CASES = [
         "'w1' has an unknown state 'paused'",
     ),
     (
+        "haproxy",
+        "unknown balance algorithm for HAProxy",
+        with_(HAPROXY, haproxy_backends=[{"name": "web", "balance": "fastest", "servers": [SERVER]}]),
+        "and a balance HAProxy can do (roundrobin, static-rr, leastconn",
+    ),
+    (
         "nginx",
         "TLS certificate without its key",
         with_(
