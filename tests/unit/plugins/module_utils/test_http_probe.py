@@ -9,20 +9,15 @@ import errno
 import http.client
 import importlib
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-_COLLECTIONS = Path(__file__).resolve().parents[4] / ".collections"
-if (_COLLECTIONS / "ansible_collections" / "lbstack" / "ha").is_dir() and str(_COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(_COLLECTIONS))  # tests/unit/conftest.py does this too (with a fallback)
 probe = importlib.import_module("ansible_collections.lbstack.ha.plugins.module_utils._http_probe")
 
 

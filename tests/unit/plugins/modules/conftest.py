@@ -5,20 +5,16 @@ line) or misbehave on purpose: a weighted cycle of names, a name per path, an er
 an answer trickled a byte at a time, an outage on the same port. Every server listens on 127.0.0.1 on a free
 port; every wait is bounded.
 
-This conftest makes `ansible_collections.lbstack.ha` importable on its own: it puts the repository's
-.collections on sys.path, where scripts/bootstrap links the collection (or links it in a temporary directory).
+tests/unit/conftest.py makes `ansible_collections.lbstack.ha` importable.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,22 +27,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[4]
 VENV_BIN = Path(sys.executable).parent
 
-
-def _collections_root() -> Path:
-    root = REPO / ".collections"
-    link = root / "ansible_collections" / "lbstack" / "ha"
-    if (link / "galaxy.yml").is_file() and link.resolve() == REPO:
-        return root
-    root = Path(tempfile.mkdtemp(prefix="lbstack-collections-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)  # removes the link, never what it points to
-    (root / "ansible_collections" / "lbstack").mkdir(parents=True)
-    (root / "ansible_collections" / "lbstack" / "ha").symlink_to(REPO, target_is_directory=True)
-    return root
-
-
-COLLECTIONS = _collections_root()
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
 
 HANG_LIMIT = 10.0  # seconds a hanging or trickling handler lasts at most, whatever the test does
 
