@@ -25,6 +25,7 @@ lint: setup
 	ansible-lint --profile production
 	ruff check .
 	ruff format --check .
+	antsibull-changelog lint
 
 unit: setup nginx
 	python -m pytest tests/unit
