@@ -8,7 +8,7 @@ export PY_COLORS := 0
 
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup image nginx lint unit playbook-tests build molecule lab-test test lab lab-down
+.PHONY: setup image nginx lint unit playbook-tests build molecule lab-test test lab lab-down bench
 
 setup:
 	@scripts/bootstrap
@@ -56,3 +56,8 @@ lab: setup image
 
 lab-down: setup
 	@scripts/lab down
+
+# The benchmark (not part of `test`): every figure over LBSTACK_BENCH_TRIALS trials on the bench lab, the
+# table printed and docs/benchmarks.md rewritten. LBSTACK_BENCH_QUICK=1: one trial, for development.
+bench: setup image
+	@scripts/bench

@@ -2,12 +2,16 @@
 against the baseline) for 10, 1,000 and 10,000 backends, plus the exact search's worst cases at 64.
 
 Run from the repository root:  .venv/bin/python tests/bench/bench_filters.py
+With `--records FILE --trials N` (what scripts/bench runs) it instead times each filter once per trial and
+writes the timings as benchmark records (tests/bench/report.py gives their median and max).
 Each figure is the best of several runs (time.perf_counter), so it shows the code's cost, not the noise of
 the machine. Inputs come from a fixed seed: the figures are comparable between runs and commits.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import random
@@ -106,7 +110,33 @@ def exact_table() -> None:
             )
 
 
+def records(trials: int) -> list[dict[str, Any]]:
+    """One timing per trial of each filter at each size, as benchmark records."""
+    out: list[dict[str, Any]] = []
+    for size in SIZES:
+        real = pool(size, size, "real")
+        weighted = core.weight_distribution(real)
+        counts = dict(Counter(core.wrr_schedule(weighted, PICKS)))
+        cases = {
+            "weight_distribution, real capacities": partial(core.weight_distribution, real),
+            f"wrr_schedule, {PICKS:,} picks": partial(core.wrr_schedule, weighted, PICKS),
+            "distribution_fit": partial(core.distribution_fit, counts, weighted, 1.0, 0.0),
+        }
+        for name, func in cases.items():
+            for _ in range(trials):
+                ms, _ = best_of(func, 1)
+                out.append({"section": "Filters", "figure": f"{name}, {size:,} backends", "value": ms, "unit": "ms"})
+    return out
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=Path, help="write benchmark records (JSON) here instead of tables")
+    parser.add_argument("--trials", type=int, default=5)
+    args = parser.parse_args()
+    if args.records:
+        args.records.write_text(json.dumps(records(args.trials), indent=1) + "\n")
+        return
     print(f"Python {platform.python_version()}, {cpu()}")
     print()
     sizes_table()
