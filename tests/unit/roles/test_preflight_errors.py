@@ -138,9 +138,22 @@ CASES = [
     ),
     (
         "keepalived",
-        "the same virtual_router_id twice",
+        "the same virtual_router_id twice on one interface",
         {"keepalived_instances": [INSTANCE, with_(INSTANCE, name="VI_2", vips=["192.0.2.101/24"])]},
-        "unique virtual_router_id values",
+        "keepalived_instances on host localhost: 'VI_1' and 'VI_2' both use virtual_router_id 51 on interface eth0",
+    ),
+    (
+        "keepalived",
+        "VIP outside every subnet of its interface",
+        {"keepalived_instances": [with_(INSTANCE, interface="lo")]},
+        "keepalived_instances item 'VI_1' on host localhost: VIP 192.0.2.100 lies outside every subnet of "
+        "interface lo (127.0.0.1/8)",
+    ),
+    (
+        "keepalived",
+        "VIP interface missing on the host",
+        {"keepalived_instances": [with_(INSTANCE, interface="lbstack-none0")]},
+        "keepalived_instances item 'VI_1': interface lbstack-none0 does not exist on host localhost",
     ),
     (
         "keepalived",
