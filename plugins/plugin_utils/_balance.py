@@ -98,9 +98,7 @@ def balance_directives(pool: Any, engine: Any) -> dict[str, Any]:
 
 def _nginx(name: str, pool: Mapping[str, Any], algorithm: str, base: str, consistent: bool, hash_type: Any) -> dict:
     if base in HAPROXY_NATIVE or algorithm != base:
-        raise ValueError(
-            f"pool '{name}': balance '{algorithm}' is HAProxy's own; nginx does {', '.join(ALGORITHMS)}"
-        )
+        raise ValueError(f"pool '{name}': balance '{algorithm}' is HAProxy's own; nginx does {', '.join(ALGORITHMS)}")
     if hash_type is not None:
         raise ValueError(f"pool '{name}': hash_type is HAProxy's own; with nginx use hash_consistent")
     # Not ip_hash: it keys on the first three octets of an IPv4 client, so a whole /24 lands on one server.
@@ -138,7 +136,6 @@ def _haproxy(name: str, pool: Mapping[str, Any], algorithm: str, base: str, cons
     # random draws on the consistent-hash ring whatever hash-type says.
     ring = base == "random" or (hash_type or "").startswith("consistent")
     return {"algorithm": algorithm, "lines": lines, "ring": ring}
-
 
 
 def sequence_periods(order: Any, max_period: Any) -> list[int]:
