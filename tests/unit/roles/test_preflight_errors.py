@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = REPO / "tests" / "playbooks" / "preflight" / "run_preflight.yml"
@@ -28,6 +29,25 @@ NGINX = {
 }
 INSTANCE = {"name": "VI_1", "interface": "eth0", "virtual_router_id": 51, "vips": ["192.0.2.100/24"]}
 KEEPALIVED = {"keepalived_instances": [INSTANCE]}
+HOSTS = ["localhost", "peer", "spare"]
+# An instance on the stand-in networks of facts() below, independent of this machine's own addresses.
+LAB_INSTANCE = {"name": "VI_1", "interface": "eth0", "virtual_router_id": 51, "vips": ["10.9.0.100/24"]}
+
+
+def facts(**interfaces: str) -> dict:
+    """lbstack_test_facts: stand-ins for a host's network facts, interfaces with one IPv4 address each (given as
+    address/prefix); run_preflight.yml sets them as the host's facts, so no host is reached."""
+    out: dict = {"interfaces": ["lo", *interfaces]}
+    for name, cidr in interfaces.items():
+        address, prefix = cidr.split("/")
+        out[name] = {"device": name, "ipv4": {"address": address, "prefix": prefix}}
+    return {"lbstack_test_facts": out}
+
+
+def per_host(common: dict, *, both: bool = True, **hosts: dict) -> dict:
+    """A row with values per host (read by each host from its own file, below the row's extra vars) and run on
+    localhost and peer when `both`; only localhost's failure is asserted."""
+    return {**common, "_host_vars": hosts, "_hosts": "localhost:peer" if both else "localhost"}
 
 
 def with_(base: dict, **changes) -> dict:
@@ -200,6 +220,102 @@ CASES = [
         with_(KEEPALIVED, keepalived_unicast=True),
         "unicast VRRP on host localhost: no address known for ['VI_1/localhost', 'VI_1/peer']",
     ),
+    (
+        "keepalived",
+        "VIP with an octet above 255",
+        {"keepalived_instances": [with_(INSTANCE, vips=["999.1.1.1/24"])]},
+        "keepalived_instances item 'VI_1' on host localhost: needs an interface, virtual_router_id 1-255 (got 51), "
+        "vips as address/prefix (got ['999.1.1.1/24']) with octets 0-255 and a prefix 0-32, not 999.1.1.1/24",
+    ),
+    (
+        "keepalived",
+        "VIP with a prefix above 32",
+        {"keepalived_instances": [with_(INSTANCE, vips=["192.0.2.100/24", "192.0.2.101/40"])]},
+        "with octets 0-255 and a prefix 0-32, not 192.0.2.101/40,",
+    ),
+    (
+        "keepalived",
+        "two unicast peers with one address",
+        with_(KEEPALIVED, keepalived_unicast=True, keepalived_unicast_address="192.0.2.50"),
+        "unicast VRRP on host localhost: peers share an address (instance 'VI_1': 192.0.2.50 on localhost, peer)",
+    ),
+    (
+        "keepalived",
+        "asymmetric unicast: the peer has it off",
+        per_host(
+            {"keepalived_instances": [INSTANCE]},
+            localhost={"keepalived_unicast": True, "keepalived_unicast_address": "10.9.0.1"},
+            peer={"keepalived_unicast": False, "keepalived_unicast_address": "10.9.0.2"},
+        ),
+        "host localhost disagrees with peer 'peer': instance 'VI_1' unicast (keepalived_unicast) is on for "
+        "localhost and off for peer",
+    ),
+    (
+        "keepalived",
+        "unicast peer list that is not the peer's source address (interfaces named differently)",
+        per_host(
+            {"keepalived_unicast": True},
+            # Each host looks the other up on its own instance's interface name: the wrong network.
+            localhost={
+                "keepalived_instances": [LAB_INSTANCE],
+                **facts(eth0="10.9.0.1/24", ens3="10.6.0.1/24"),
+            },
+            peer={
+                "keepalived_instances": [with_(LAB_INSTANCE, interface="ens3")],
+                **facts(ens3="10.9.0.2/24", eth0="10.7.0.2/24"),
+            },
+        ),
+        "host localhost disagrees with peer 'peer': instance 'VI_1': localhost lists peer as unicast peer 10.7.0.2 "
+        "but peer sends from 10.9.0.2; instance 'VI_1': peer lists localhost as unicast peer 10.6.0.1 but "
+        "localhost sends from 10.9.0.1",
+    ),
+    (
+        "keepalived",
+        "another VRRP version on the peer",
+        per_host(
+            {"keepalived_instances": [INSTANCE]},
+            localhost={"keepalived_vrrp_version": 2},
+            peer={"keepalived_vrrp_version": 3, "keepalived_advert_int": 0.1},
+        ),
+        "host localhost disagrees with peer 'peer': instance 'VI_1' vrrp_version (keepalived_vrrp_version): 2 on "
+        "localhost, 3 on peer; instance 'VI_1' advert_int (keepalived_advert_int): 1.0 on localhost, 0.1 on peer",
+    ),
+    (
+        "keepalived",
+        "another VRRPv2 password on the peer",
+        per_host(
+            {"keepalived_instances": [INSTANCE]},
+            localhost={"keepalived_auth_pass": "one"},
+            peer={"keepalived_auth_pass": "other"},
+        ),
+        "host localhost disagrees with peer 'peer': keepalived_auth_pass differs (compared as a SHA-256 hash)",
+    ),
+    (
+        "keepalived",
+        "priorities computed differently on the peer",
+        per_host({"keepalived_instances": [INSTANCE]}, peer={"keepalived_priority_base": 180}),
+        "host localhost disagrees with peer 'peer': priority of localhost: 200 on localhost, 180 on peer "
+        "(keepalived_priority, keepalived_priority_base or _step); priority of peer: 190 on localhost, 170 on peer",
+    ),
+    (
+        "keepalived",
+        "another group on the peer",
+        per_host({"keepalived_instances": [INSTANCE]}, peer={"keepalived_group": "vrrp_three"}),
+        "host localhost disagrees with peer 'peer': keepalived_group members: localhost, peer (group "
+        "'loadbalancers') on localhost, localhost, peer, spare (group 'vrrp_three') on peer",
+    ),
+    (
+        "keepalived",
+        "keepalived_unicast_address that is not an address of the host",
+        per_host(
+            {"keepalived_unicast": True, "keepalived_instances": [LAB_INSTANCE]},
+            both=False,
+            localhost={"keepalived_unicast_address": "10.9.0.5", **facts(eth0="10.9.0.1/24")},
+            peer={"keepalived_unicast_address": "10.9.0.2"},
+        ),
+        "keepalived_unicast_address 10.9.0.5 on host localhost is not an address of this host: unicast VRRP sends "
+        "this host's adverts from it and the peers expect them from it (the host has 10.9.0.1)",
+    ),
 ]
 
 
@@ -207,10 +323,20 @@ def test_the_table_covers_at_least_fifteen_bad_inputs() -> None:
     assert len(CASES) >= 15
 
 
-@pytest.mark.parametrize(("role", "name", "variables", "message"), CASES, ids=[c[1] for c in CASES])
-def test_preflight_refuses_bad_input(tmp_path: Path, role: str, name: str, variables: dict, message: str) -> None:
+def run_playbook(tmp_path: Path, role: str, variables: dict, *options: str) -> tuple[int, dict]:
+    """Runs run_preflight.yml for one row; returns the exit status and the JSON callback's output."""
+    variables = dict(variables)
+    host_vars = variables.pop("_host_vars", None)
+    hosts = variables.pop("_hosts", "localhost")
+    extra_vars = {"lbstack_test_role": role, "lbstack_test_hosts": hosts, **variables}
+    if host_vars is not None:
+        directory = tmp_path / "host_vars"
+        directory.mkdir()
+        for host in HOSTS:
+            (directory / f"{host}.json").write_text(json.dumps(host_vars.get(host, {})))
+        extra_vars["lbstack_test_host_vars_dir"] = str(directory)
     extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps({"lbstack_test_role": role, **variables}))
+    extra.write_text(json.dumps(extra_vars))
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
@@ -225,6 +351,7 @@ def test_preflight_refuses_bad_input(tmp_path: Path, role: str, name: str, varia
             str(PLAYBOOK),
             "-e",
             f"@{extra}",
+            *options,
         ],
         cwd=REPO,
         env=env,
@@ -233,18 +360,79 @@ def test_preflight_refuses_bad_input(tmp_path: Path, role: str, name: str, varia
         timeout=120,
         check=False,
     )
-    assert run.returncode == 2, f"{name}: the preflight accepted it (rc {run.returncode}):\n{run.stdout[-2000:]}"
+    assert run.stdout.startswith("{"), (
+        f"no JSON output (rc {run.returncode}):\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
+    )
     result = json.loads(run.stdout)
-    failed_tasks = [
-        [outcome.get("msg", "") for outcome in task_result.get("results", [task_result]) if outcome.get("failed")]
+    # `peer` and `spare` have no connection: a task that tried to reach one would leave it unreachable.
+    unreachable = {host: stats["unreachable"] for host, stats in result["stats"].items() if stats.get("unreachable")}
+    assert unreachable == {}, f"a task tried to reach a host: {unreachable}"
+    return run.returncode, result
+
+
+def localhost_results(result: dict) -> list[tuple[str, dict]]:
+    """(task name, result) of every task that ran on localhost, in order."""
+    return [
+        (task["task"]["name"], task["hosts"]["localhost"])
         for play in result["plays"]
         for task in play["tasks"]
-        for task_result in task["hosts"].values()
+        if "localhost" in task["hosts"]
+    ]
+
+
+@pytest.mark.parametrize(("role", "name", "variables", "message"), CASES, ids=[c[1] for c in CASES])
+def test_preflight_refuses_bad_input(tmp_path: Path, role: str, name: str, variables: dict, message: str) -> None:
+    rc, result = run_playbook(tmp_path, role, variables)
+    assert rc == 2, f"{name}: the preflight accepted it (rc {rc}):\n{json.dumps(result)[-2000:]}"
+    # Only localhost's checks count: in a row run on both hosts, the peer refuses the same disagreement.
+    failed_tasks = [
+        [outcome.get("msg", "") for outcome in task_result.get("results", [task_result]) if outcome.get("failed")]
+        for _, task_result in localhost_results(result)
     ]
     failed_tasks = [msgs for msgs in failed_tasks if msgs]
     # A refusal by the filters is rescued and reported again, naming the variable and the host: the rescued
     # task's own error is not a second check.
-    rescued = sum(stats.get("rescued", 0) for stats in result["stats"].values())
+    rescued = result["stats"]["localhost"].get("rescued", 0)
     failures = [msg for msgs in failed_tasks[rescued:] for msg in msgs]
     assert len(failures) == 1, f"{name}: expected one failed check, got {failures}"
     assert message in failures[0], f"{name}: {failures[0]!r}"
+
+
+def preflight_task_names() -> set[str]:
+    tasks_dir = REPO / "roles" / "keepalived" / "tasks"
+    names = set()
+    for path in tasks_dir.glob("preflight*.yml"):
+        names |= {task["name"] for task in yaml.safe_load(path.read_text())}
+    return names
+
+
+# The first, a middle and the last of keepalived's checks, one of them on both hosts.
+NO_CHANGE_CASES = [
+    "VIP with an octet above 255",
+    "asymmetric unicast: the peer has it off",
+    "keepalived_unicast_address that is not an address of the host",
+]
+
+
+@pytest.mark.parametrize("name", NO_CHANGE_CASES)
+def test_the_role_refuses_bad_input_before_it_changes_anything(tmp_path: Path, name: str) -> None:
+    """The role's main entry (in check mode, so a check that let the input pass changes nothing here either) fails
+    in a preflight task, and no task before it reported a change."""
+    role, _, variables, message = next(case for case in CASES if case[1] == name)
+    rc, result = run_playbook(tmp_path, role, {**variables, "lbstack_test_tasks_from": "main"}, "--check")
+    assert rc == 2, f"{name}: the role accepted it (rc {rc})"
+    ran = localhost_results(result)
+    failed = [i for i, (_, task_result) in enumerate(ran) if task_result.get("failed")]
+    assert failed, f"{name}: nothing failed"
+    task_name, task_result = ran[failed[0]]
+    assert task_name.split(" : ", 1)[-1] in preflight_task_names(), f"{name}: failed in {task_name!r}, not preflight"
+    messages = [
+        outcome.get("msg", "") for outcome in task_result.get("results", [task_result]) if outcome.get("failed")
+    ]
+    assert any(message in msg for msg in messages), messages
+    changed = [task for task, task_result in ran[: failed[0]] if task_result.get("changed")]
+    assert changed == [], f"{name}: changed before the preflight failed: {changed}"
+    # Every task of the role that ran before is a preflight task too (after the argument spec validation).
+    role_tasks = [task.split(" : ", 1)[1] for task, _ in ran[: failed[0]] if " : " in task]
+    assert role_tasks[0].startswith("Validating arguments against arg spec 'main'"), role_tasks
+    assert set(role_tasks[1:]) <= preflight_task_names(), f"{name}: {set(role_tasks[1:]) - preflight_task_names()}"
