@@ -101,6 +101,13 @@ def _nginx(name: str, pool: Mapping[str, Any], algorithm: str, base: str, consis
         raise ValueError(f"pool '{name}': balance '{algorithm}' is HAProxy's own; nginx does {', '.join(ALGORITHMS)}")
     if hash_type is not None:
         raise ValueError(f"pool '{name}': hash_type is HAProxy's own; with nginx use hash_consistent")
+    servers = pool.get("servers") or []
+    backups = [s.get("name", "?") for s in servers if isinstance(s, Mapping) and s.get("state") == "backup"]
+    if backups and algorithm in ("random", "source", "hash"):
+        raise ValueError(
+            f"pool '{name}': nginx cannot combine balance '{algorithm}' with backup servers ({', '.join(backups)});"
+            " it can with roundrobin and leastconn"
+        )
     # Not ip_hash: it keys on the first three octets of an IPv4 client, so a whole /24 lands on one server.
     lines = {
         "roundrobin": [],

@@ -146,7 +146,24 @@ REFUSED = [
     ("haproxy", {"balance": 3}, "pool 'web': balance must be a string, got int"),
     ("nginx", {"balance": "hash", "hash_consistent": "yes"}, "hash_consistent must be true or false, got str"),
     ("apache", {}, "pool 'web': engine must be one of haproxy, nginx, got 'apache'"),
+    (
+        "nginx",
+        {"balance": "random", "servers": [{"name": "a", "state": "active"}, {"name": "b", "state": "backup"}]},
+        "pool 'web': nginx cannot combine balance 'random' with backup servers (b); it can with roundrobin",
+    ),
+    (
+        "nginx",
+        {"balance": "hash", "servers": [{"name": "a", "state": "backup"}]},
+        "nginx cannot combine balance 'hash' with backup servers (a)",
+    ),
 ]
+
+
+@pytest.mark.parametrize("balance", ["roundrobin", "leastconn"])
+def test_backup_servers_are_kept_where_nginx_takes_them(balance: str) -> None:
+    servers = [{"name": "a", "state": "active"}, {"name": "b", "state": "backup"}]
+    assert balance_directives(pool(balance=balance, servers=servers), "nginx")["algorithm"] == balance
+    assert balance_directives(pool(balance="random", servers=servers), "haproxy")["lines"] == ["balance random"]
 
 
 @pytest.mark.parametrize(("engine", "fields", "message"), REFUSED)
@@ -195,12 +212,10 @@ def test_sequence_periods_refuses_bad_input(order: Any, max_period: Any, message
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize(("fields", "_haproxy", "_haproxy_ring", "_nginx", "_nginx_ring"), RENDERED)
-def test_a_real_nginx_accepts_every_rendered_pool(
-    tmp_path: Path, fields: dict, _haproxy: Any, _haproxy_ring: Any, _nginx: Any, _nginx_ring: Any
-) -> None:
+def nginx_t(tmp_path: Path, lines: list[str], servers: str) -> subprocess.CompletedProcess:
+    """`nginx -t` of a config whose upstream holds these balancing lines and server lines."""
     assert NGINX.exists(), f"no nginx at {NGINX}: run scripts/fetch-nginx (make nginx)"
-    lines = "".join(f"        {line};\n" for line in balance_directives(pool(**fields), "nginx")["lines"])
+    directives = "".join(f"        {line};\n" for line in lines)
     conf = tmp_path / "nginx.conf"
     conf.write_text(
         f"""
@@ -216,8 +231,7 @@ http {{
     scgi_temp_path {tmp_path}/scgi;
     upstream web {{
         zone web 64k;
-{lines}        server 127.0.0.1:1 weight=4;
-        server 127.0.0.1:2 weight=2;
+{directives}{servers}
         keepalive 8;
     }}
     server {{
@@ -227,11 +241,26 @@ http {{
 }}
 """
     )
-    run = subprocess.run(
+    return subprocess.run(
         [str(NGINX), "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", f"{tmp_path}/error.log"],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
+
+
+@pytest.mark.parametrize(("fields", "_haproxy", "_haproxy_ring", "_nginx", "_nginx_ring"), RENDERED)
+def test_a_real_nginx_accepts_every_rendered_pool(
+    tmp_path: Path, fields: dict, _haproxy: Any, _haproxy_ring: Any, _nginx: Any, _nginx_ring: Any
+) -> None:
+    lines = balance_directives(pool(**fields), "nginx")["lines"]
+    run = nginx_t(tmp_path, lines, "        server 127.0.0.1:1 weight=4;\n        server 127.0.0.1:2 weight=2;")
     assert run.returncode == 0, f"nginx -t refused {lines!r}:\n{run.stderr}"
+
+
+@pytest.mark.parametrize("balance", ["random", "source", "hash"])
+def test_a_real_nginx_refuses_backup_servers_where_the_filter_does(tmp_path: Path, balance: str) -> None:
+    lines = balance_directives(pool(balance=balance), "nginx")["lines"]
+    run = nginx_t(tmp_path, lines, "        server 127.0.0.1:1;\n        server 127.0.0.1:2 backup;")
+    assert run.returncode != 0 and 'does not support parameter "backup"' in run.stderr, run.stderr
