@@ -118,6 +118,29 @@ CASES = [
         "leastconn, source, hash (HAProxy also takes its own static-rr, first",
     ),
     (
+        "haproxy",
+        "frontend port out of range",
+        with_(HAPROXY, haproxy_frontends=[{"name": "web_in", "bind": ["192.0.2.100:70000"], "default_backend": "web"}]),
+        "haproxy_frontends item 'web_in' on host localhost needs a non-empty bind list of address:port with ports",
+    ),
+    (
+        "nginx",
+        "TLS older than 1.2",
+        with_(NGINX, nginx_tls_protocols="TLSv1 TLSv1.2"),
+        "nginx_tls_protocols on host localhost may only name TLSv1.2 and TLSv1.3 (got 'TLSv1 TLSv1.2')",
+    ),
+    (
+        "nginx",
+        "backup server with random balancing",
+        with_(
+            NGINX,
+            nginx_upstreams=[
+                {"name": "web", "balance": "random", "servers": [SERVER, dict(SERVER, name="w2", state="backup")]}
+            ],
+        ),
+        "nginx_upstreams item 'web' on host localhost: nginx cannot combine balance 'random' with backup servers (w2)",
+    ),
+    (
         "nginx",
         "TLS certificate without its key",
         with_(
