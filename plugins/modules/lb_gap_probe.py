@@ -66,6 +66,14 @@ options:
       - Off by default, because behind a round-robin balancer the backend changes at every probe.
     type: bool
     default: false
+  stop_file:
+    description:
+      - Path on the probing host; probing ends before the next probe once a file exists there (looked for
+        before every probe), and RV(stopped_by_file) is set. O(duration) stays the upper bound.
+      - Lets a playbook end a background probe as soon as the fault is over (the new holder answers) instead
+        of waiting out a window long enough for the slowest case. A file already there when probing starts
+        ends it before the first probe; remove it first.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -215,11 +223,16 @@ timeline_truncated:
   type: bool
   returned: always
 duration:
-  description: Seconds actually spent probing (O(duration) plus at most one probe's time).
+  description: Seconds actually spent probing (O(duration) plus at most one probe's time, or less with O(stop_file)).
   type: float
+  returned: always
+stopped_by_file:
+  description: Whether O(stop_file) appeared and ended probing before O(duration).
+  type: bool
   returned: always
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -247,6 +260,7 @@ ARGUMENT_SPEC = {
     "start_at": {"type": "float"},
     "max_events": {"type": "int", "default": 200},
     "timeline_backend_changes": {"type": "bool", "default": False},
+    "stop_file": {"type": "path"},
 }
 
 
@@ -276,6 +290,7 @@ def probe_gaps(
     host_header: str | None = None,
     start_at: float | None = None,
     timeline_backend_changes: bool = False,
+    stop_file: str | None = None,
 ) -> dict:
     """Probes and returns the module's figures; raises ValueError for a bad URL only."""
     prober = Prober(Target(url), timeout, backend_header, host_header)
@@ -293,6 +308,7 @@ def probe_gaps(
     gap, gap_start, gap_end = -1.0, 0.0, 0.0
     slowest = 0.0
     next_at = start
+    stopped_by_file = False
     while probes < 10_000_000:  # bounded by the deadline; the count is a second guard
         now = time.monotonic()
         if now >= deadline:
@@ -300,6 +316,9 @@ def probe_gaps(
         if now < next_at:
             time.sleep(min(next_at - now, deadline - now))
             continue
+        if stop_file and os.path.exists(stop_file):
+            stopped_by_file = True
+            break
         next_at = max(next_at + interval, now)
         result = prober.get()
         probes += 1
@@ -350,6 +369,7 @@ def probe_gaps(
         "timeline": timeline,
         "timeline_truncated": truncated,
         "duration": round(spent, 4),
+        "stopped_by_file": stopped_by_file,
     }
 
 
@@ -395,6 +415,7 @@ def main() -> None:
         host_header=p["host_header"],
         start_at=p["start_at"],
         timeline_backend_changes=p["timeline_backend_changes"],
+        stop_file=p["stop_file"],
     )
     module.exit_json(changed=False, **result)
 

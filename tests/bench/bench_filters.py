@@ -2,10 +2,11 @@
 against the baseline) for 10, 1,000 and 10,000 backends, plus the exact search's worst cases at 64.
 
 Run from the repository root:  .venv/bin/python tests/bench/bench_filters.py
-With `--records FILE --trials N` (what scripts/bench runs) it instead times each filter once per trial and
-writes the timings as benchmark records (tests/bench/report.py gives their median and max).
-Each figure is the best of several runs (time.perf_counter), so it shows the code's cost, not the noise of
-the machine. Inputs come from a fixed seed: the figures are comparable between runs and commits.
+In that table mode each figure is the best of several runs (time.perf_counter), so it shows the code's cost,
+not the noise of the machine. With `--records FILE --trials N` (what scripts/bench runs) it instead times
+each filter exactly once per trial, no best-of, and writes the timings as benchmark records
+(tests/bench/report.py gives their median and max, so the spread shows the machine's noise).
+Inputs come from a fixed seed: the figures are comparable between runs and commits.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def records(trials: int) -> list[dict[str, Any]]:
         }
         for name, func in cases.items():
             for _ in range(trials):
-                ms, _ = best_of(func, 1)
+                ms, _ = best_of(func, 1)  # one run: a trial's figure, not a best-of
                 out.append({"section": "Filters", "figure": f"{name}, {size:,} backends", "value": ms, "unit": "ms"})
     return out
 

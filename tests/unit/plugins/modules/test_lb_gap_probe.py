@@ -183,6 +183,54 @@ def test_waiting_is_bounded_even_for_a_far_start() -> None:
     assert wait_until(None) == 0.0
 
 
+def test_stop_file_ends_probing_early(servers, tmp_path) -> None:
+    """A file appearing at the stop_file path ends probing before the next probe; duration bounds it."""
+    server = servers(["web1"])
+    stop = tmp_path / "stop"
+    timer = threading.Timer(0.3, stop.touch)
+    timer.start()
+    started = time.monotonic()
+    result = probe_gaps(server.url, duration=10, interval=0.01, stop_file=str(stop))
+    elapsed = time.monotonic() - started
+    timer.join(5)
+    assert result["stopped_by_file"] is True
+    assert 0.28 <= result["duration"] < 0.6 and elapsed < 0.8, (result["duration"], elapsed)
+    assert result["failures"] == 0 and result["succeeded"] == result["probes"] >= 10
+    assert result["last_success_before_end"] < 0.1  # the end is the file, not a gap
+
+
+def test_without_the_stop_file_the_duration_holds(servers, tmp_path) -> None:
+    server = servers(["web1"])
+    result = probe_gaps(server.url, duration=0.3, interval=0.01, stop_file=str(tmp_path / "never"))
+    assert result["stopped_by_file"] is False and 0.3 <= result["duration"] < 0.5
+    result = probe_gaps(server.url, duration=0.2, interval=0.01)
+    assert result["stopped_by_file"] is False
+
+
+def test_a_stop_file_already_there_ends_probing_at_once(servers, tmp_path) -> None:
+    server = servers(["web1"])
+    stop = tmp_path / "stop"
+    stop.touch()
+    result = probe_gaps(server.url, duration=5, stop_file=str(stop))
+    assert result["stopped_by_file"] is True and result["probes"] == 0 and result["duration"] < 0.1
+
+
+def test_stop_file_ends_an_outage_measurement_after_the_recovery(servers, tmp_path) -> None:
+    """What the benchmark does: the fault's outage is measured, then the file ends probing soon after."""
+    server = servers(["web1"])
+    outage = Outage(server, after=0.2, length=0.4)
+    outage.start()
+    stop = tmp_path / "stop"
+    timer = threading.Timer(1.0, stop.touch)
+    timer.start()
+    result = probe_gaps(server.url, duration=30, interval=0.01, timeout=0.2, stop_file=str(stop))
+    outage.join(5)
+    timer.join(5)
+    assert result["stopped_by_file"] is True and result["duration"] < 1.5
+    assert outage.surely_down - 0.02 <= result["longest_gap"] <= outage.maybe_down + 0.2, (outage.times, result)
+    assert result["last_success_before_end"] < 0.1
+
+
 # --- main(): arguments and check mode ---------------------------------------------------------------------
 
 
