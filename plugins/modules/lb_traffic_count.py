@@ -50,6 +50,12 @@ options:
         sending its requests one after the other.
     type: int
     default: 1
+  interval:
+    description:
+      - Seconds each worker waits after a request before its next one, 0 to 10. Lets the balancer see a
+        finished request's connection closed before the next arrives (least connections counts it until then).
+    type: float
+    default: 0.0
   keepalive:
     description:
       - Reuse one connection per worker (and per source address) instead of opening one per request. A kept
@@ -246,6 +252,7 @@ ARGUMENT_SPEC = {
     "timeout": {"type": "float", "default": 2.0},
     "max_time": {"type": "float"},
     "concurrency": {"type": "int", "default": 1},
+    "interval": {"type": "float", "default": 0.0},
     "keepalive": {"type": "bool", "default": False},
     "backend_header": {"type": "str", "default": "X-Backend"},
     "host_header": {"type": "str"},
@@ -270,6 +277,7 @@ def count_traffic(
     source_addresses: list | None = None,
     record_order: bool = True,
     max_time: float | None = None,
+    interval: float = 0.0,
 ) -> dict:
     """Sends the requests and returns the module's figures; raises ValueError for a bad URL only."""
     target = Target(url)
@@ -286,7 +294,9 @@ def count_traffic(
     def worker(indices: range) -> int:
         prober = Prober(target, timeout, backend_header, host_header, headers, keepalive)
         try:
-            for i in indices:
+            for n, i in enumerate(indices):
+                if n > 0 and interval > 0:
+                    time.sleep(interval)
                 if stop_at is not None and i > 0 and time.monotonic() >= stop_at:
                     break
                 result = prober.get(
@@ -358,6 +368,8 @@ def check_arguments(p: dict) -> str | None:
         return f"concurrency must lie within 1..{MAX_CONCURRENCY}, got {p['concurrency']}"
     if not 0 < p["timeout"] <= MAX_TIMEOUT:
         return f"timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds, got {p['timeout']}"
+    if not 0 <= p["interval"] <= 10:
+        return f"interval must lie within 0..10 seconds, got {p['interval']}"
     if p["max_time"] is not None and not p["max_time"] > 0:
         return f"max_time must be above 0 seconds, got {p['max_time']}"
     try:
@@ -408,6 +420,7 @@ def main() -> None:
         paths=p["paths"],
         source_addresses=p["source_addresses"],
         record_order=p["record_order"],
+        interval=p["interval"],
         max_time=p["max_time"],
     )
     if p["fail_on_error"] and result["failures"]:

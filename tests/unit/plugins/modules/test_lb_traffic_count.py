@@ -152,6 +152,15 @@ def test_max_time_stops_a_long_run(servers) -> None:
     assert elapsed < 0.8, elapsed
 
 
+def test_interval_spaces_each_workers_requests(servers) -> None:
+    server = servers(["web1"])
+    started = time.monotonic()
+    result = count_traffic(server.url, 5, interval=0.1)
+    elapsed = time.monotonic() - started
+    assert result["succeeded"] == 5
+    assert 0.4 <= elapsed < 1.5, elapsed
+
+
 # --- main(): arguments, check mode, fail_on_error ----------------------------------------------------------
 
 
@@ -164,6 +173,7 @@ def test_max_time_stops_a_long_run(servers) -> None:
         ({"timeout": 0}, "timeout must be above 0 and at most 60 seconds, got 0.0"),
         ({"timeout": 61}, "timeout must be above 0 and at most 60 seconds, got 61.0"),
         ({"max_time": -1}, "max_time must be above 0 seconds, got -1.0"),
+        ({"interval": 11}, "interval must lie within 0..10 seconds, got 11.0"),
         (
             {"url": "https://127.0.0.1/"},
             "url: only http://host[:port]/path URLs are supported, got 'https://127.0.0.1/'",
