@@ -26,6 +26,7 @@ lint: setup
 	ruff check .
 	ruff format --check .
 	antsibull-changelog lint
+	changelogs/generate --check
 
 unit: setup nginx
 	python -m pytest tests/unit
