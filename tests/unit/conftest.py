@@ -1,4 +1,4 @@
-"""Makes `ansible_collections.lbstack.ha` importable for the unit tests, on its own.
+"""Makes `ansible_collections.lbstack.ha` and the tests' helpers importable for the unit tests, on their own.
 
 The repository is the collection. scripts/bootstrap links it as .collections/ansible_collections/lbstack/ha;
 when that link is missing (a fresh clone), a link in a temporary directory stands in for it.
@@ -30,3 +30,6 @@ def _collections_root() -> Path:
 _ROOT = str(_collections_root())
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+# The tests' own helpers (real_nginx.py) sit beside this file.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))

@@ -13,7 +13,6 @@ memory; it listens nowhere.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -23,28 +22,19 @@ import jinja2
 import pytest
 import yaml
 from ansible.plugins.filter.core import FilterModule as AnsibleCoreFilters
+from real_nginx import nginx_t
 
 from ansible_collections.lbstack.ha.plugins.filter.balance import FilterModule as BalanceFilters
 from ansible_collections.lbstack.ha.plugins.filter.weights import FilterModule as WeightFilters
 
 REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "nginx"
-NGINX = Path(os.environ.get("LBSTACK_NGINX") or REPO / ".cache" / "nginx" / "usr" / "sbin" / "nginx")
 # Only what the template needs from Ansible: its `default`, `map` and the like expect its own templating.
 FILTERS = {
     "comment": AnsibleCoreFilters().filters()["comment"],
     **WeightFilters().filters(),
     **BalanceFilters().filters(),
 }
-
-
-def require_nginx(binary: Path) -> None:
-    """Fails (never skips) without an nginx binary, saying what to run."""
-    if not (binary.is_file() and os.access(binary, os.X_OK)):
-        pytest.fail(
-            f"no nginx binary at {binary}: run scripts/fetch-nginx (it unpacks Debian's nginx into "
-            ".cache/nginx), or point LBSTACK_NGINX at an nginx binary"
-        )
 
 
 def servers(count: int, ipv6: bool = False) -> list[dict[str, Any]]:
@@ -79,37 +69,14 @@ def render(pool_servers: list[dict[str, Any]], **overrides: Any) -> str:
 
 
 def nginx_test(tmp_path: Path, upstreams: str) -> subprocess.CompletedProcess[str]:
-    """`nginx -t` of a minimal nginx.conf that includes `upstreams` and proxies one port to it."""
-    require_nginx(NGINX)
+    """`nginx -t` of a minimal nginx.conf (two workers) that includes `upstreams` and proxies one port to it."""
     (tmp_path / "upstreams.conf").write_text(upstreams)
-    (tmp_path / "nginx.conf").write_text(
-        f"""
-worker_processes 2;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp_path}/client_body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
-    include upstreams.conf;
-    server {{
+    http = """    include upstreams.conf;
+    server {
         listen 127.0.0.1:9;
-        location / {{ proxy_pass http://web; }}
-    }}
-}}
-"""
-    )
-    return subprocess.run(
-        [str(NGINX), "-t", "-q", "-p", f"{tmp_path}/", "-c", f"{tmp_path}/nginx.conf", "-e", f"{tmp_path}/error.log"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+        location / { proxy_pass http://web; }
+    }"""
+    return nginx_t(tmp_path, http, main="worker_processes 2;")
 
 
 def zone_line(config: str) -> str:

@@ -4,7 +4,6 @@ nginx (`nginx -t`, the binary unpacked by scripts/fetch-nginx), so a rendered po
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import real_nginx
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lbstack.ha.plugins.filter import balance as plugin
@@ -20,9 +20,6 @@ from ansible_collections.lbstack.ha.plugins.plugin_utils import _balance as core
 FILTERS: dict[str, Callable[..., Any]] = plugin.FilterModule().filters()
 balance_directives = FILTERS["balance_directives"]
 sequence_periods = FILTERS["sequence_periods"]
-
-REPO = Path(__file__).resolve().parents[4]
-NGINX = Path(os.environ.get("LBSTACK_NGINX") or REPO / ".cache" / "nginx" / "usr" / "sbin" / "nginx")
 
 
 def pool(**fields: Any) -> dict[str, Any]:
@@ -214,22 +211,10 @@ def test_sequence_periods_refuses_bad_input(order: Any, max_period: Any, message
 
 def nginx_t(tmp_path: Path, lines: list[str], servers: str) -> subprocess.CompletedProcess:
     """`nginx -t` of a config whose upstream holds these balancing lines and server lines."""
-    assert NGINX.exists(), f"no nginx at {NGINX}: run scripts/fetch-nginx (make nginx)"
     directives = "".join(f"        {line};\n" for line in lines)
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        f"""
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log warn;
-events {{ worker_connections 16; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp_path}/client_body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
-    upstream web {{
+    return real_nginx.nginx_t(
+        tmp_path,
+        f"""    upstream web {{
         zone web 64k;
 {directives}{servers}
         keepalive 8;
@@ -237,16 +222,7 @@ http {{
     server {{
         listen 127.0.0.1:1;
         location / {{ proxy_pass http://web; }}
-    }}
-}}
-"""
-    )
-    return subprocess.run(
-        [str(NGINX), "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", f"{tmp_path}/error.log"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    }}""",
     )
 
 

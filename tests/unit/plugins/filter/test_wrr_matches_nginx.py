@@ -10,7 +10,6 @@ wait is bounded by count and time; nginx and the servers are stopped by the fixt
 from __future__ import annotations
 
 import http.client
-import os
 import shutil
 import signal
 import socket
@@ -25,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from real_nginx import NGINX, nginx_args, nginx_conf, require_nginx
 
 from ansible_collections.lbstack.ha.plugins.filter.weights import FilterModule
 
-REPO = Path(__file__).resolve().parents[4]
-NGINX = Path(os.environ.get("LBSTACK_NGINX") or REPO / ".cache" / "nginx" / "usr" / "sbin" / "nginx")
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 5.0
@@ -92,22 +90,7 @@ class Lab:
         for attempt in range(3):  # another process may take the free port before nginx binds it
             port = _free_port()
             upstream = "\n".join(f"        {line};" for line in server_lines)
-            (prefix / "nginx.conf").write_text(
-                f"""
-worker_processes 1;
-daemon off;
-master_process on;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    upstream pool {{
+            http = f"""    upstream pool {{
 {upstream}
     }}
     server {{
@@ -116,13 +99,13 @@ http {{
             proxy_pass http://pool;
             proxy_next_upstream off;
         }}
-    }}
-}}
-"""
+    }}"""
+            (prefix / "nginx.conf").write_text(
+                nginx_conf(prefix, http, main="worker_processes 1;\ndaemon off;\nmaster_process on;")
             )
             stderr = (prefix / f"stderr-{attempt}.log").open("wb")
             process = subprocess.Popen(
-                [str(NGINX), "-p", f"{prefix}/", "-c", f"{prefix}/nginx.conf", "-e", f"{prefix}/error.log"],
+                nginx_args(prefix),
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
@@ -169,15 +152,6 @@ http {{
             server.server_close()
         for directory in self.directories:
             shutil.rmtree(directory, ignore_errors=True)
-
-
-def require_nginx(binary: Path) -> None:
-    """Fails (never skips) without an nginx binary, saying what to run."""
-    if not (binary.is_file() and os.access(binary, os.X_OK)):
-        pytest.fail(
-            f"no nginx binary at {binary}: run scripts/fetch-nginx (it unpacks Debian's nginx into "
-            ".cache/nginx), or point LBSTACK_NGINX at an nginx binary"
-        )
 
 
 @pytest.fixture
