@@ -235,8 +235,10 @@ class Prober:
             conn.close()
         self._kept.clear()
 
-    def get(self, path: str | None = None, source: str | None = None) -> Result:
-        """One GET; never raises for network or HTTP failures, which land in `Result.error`."""
+    def get(self, path: str | None = None, source: str | None = None, extra: dict[str, str] | None = None) -> Result:
+        """One GET (`extra`: headers of this request only); never raises for network or HTTP failures, which
+        land in `Result.error`."""
+        headers = {**self.headers, **extra} if extra else self.headers
         result = Result(time.monotonic())
         deadline = result.started + self.timeout
         conn = self._kept.pop(source, None)
@@ -248,7 +250,7 @@ class Prober:
             result.reused = conn.sock is not None
             answered = False
             try:
-                conn.request("GET", path or self.target.path, headers=self.headers)
+                conn.request("GET", path or self.target.path, headers=headers)
                 response = conn.getresponse()
                 answered = True
                 body = response.read(MAX_BODY)

@@ -84,6 +84,18 @@ options:
     type: list
     elements: str
     default: []
+  key_header:
+    description:
+      - Request header that carries a key per request, request i sending C(key_values[i % len(key_values)]) in it.
+      - Used to check header-hash balancing (a cache keyed on a header), where each key must always land
+        on the same backend. Requires O(key_values).
+    type: str
+  key_values:
+    description:
+      - Values of O(key_header) to cycle over (Latin-1 without control characters). Requires O(key_header).
+    type: list
+    elements: str
+    default: []
   source_addresses:
     description:
       - Local IP addresses to send from, request i from C(source_addresses[i % len(source_addresses)]).
@@ -199,6 +211,16 @@ by_path_counts:
   type: dict
   returned: when O(paths) is given
   sample: {/a: {web2: 25}, /b: {web1: 25}}
+by_key:
+  description: For each of O(key_values), the backend that answered its last successful request.
+  type: dict
+  returned: when O(key_values) is given
+  sample: {tenant-a: web2, tenant-b: web1}
+by_key_counts:
+  description: For each of O(key_values), successful answers per backend name.
+  type: dict
+  returned: when O(key_values) is given
+  sample: {tenant-a: {web2: 25}, tenant-b: {web1: 25}}
 by_source:
   description: For each of O(source_addresses), successful answers per backend name.
   type: dict
@@ -258,6 +280,8 @@ ARGUMENT_SPEC = {
     "host_header": {"type": "str"},
     "headers": {"type": "dict", "default": {}},
     "paths": {"type": "list", "elements": "str", "default": []},
+    "key_header": {"type": "str"},
+    "key_values": {"type": "list", "elements": "str", "default": []},
     "source_addresses": {"type": "list", "elements": "str", "default": []},
     "record_order": {"type": "bool", "default": True},
     "fail_on_error": {"type": "bool", "default": False},
@@ -275,6 +299,8 @@ def count_traffic(
     headers: dict | None = None,
     paths: list | None = None,
     source_addresses: list | None = None,
+    key_header: str | None = None,
+    key_values: list | None = None,
     record_order: bool = True,
     max_time: float | None = None,
     interval: float = 0.0,
@@ -283,6 +309,7 @@ def count_traffic(
     target = Target(url)
     paths = list(paths or [])
     sources = list(source_addresses or [])
+    keys = list(key_values or []) if key_header else []
     concurrency = max(1, min(concurrency, count))
     answers: list = [None] * count  # backend name per request, None for a failure
     sent = [False] * count
@@ -302,6 +329,7 @@ def count_traffic(
                 result = prober.get(
                     paths[i % len(paths)] if paths else None,
                     sources[i % len(sources)] if sources else None,
+                    {key_header: keys[i % len(keys)]} if keys else None,
                 )
                 sent[i] = True
                 if result.ok:
@@ -325,6 +353,8 @@ def count_traffic(
     by_path: dict = {}
     by_path_counts: dict = {path: {} for path in paths}
     by_source: dict = {source: {} for source in sources}
+    by_key: dict = {}
+    by_key_counts: dict = {key: {} for key in keys}
     for i, name in enumerate(answers):
         if name is None:
             continue
@@ -336,6 +366,10 @@ def count_traffic(
         if sources:
             tally = by_source[sources[i % len(sources)]]
             tally[name] = tally.get(name, 0) + 1
+        if keys:
+            key = keys[i % len(keys)]
+            by_key[key] = name
+            by_key_counts[key][name] = by_key_counts[key].get(name, 0) + 1
     succeeded = sum(counts.values())
     result = {
         "total": total,
@@ -357,6 +391,9 @@ def count_traffic(
         result["by_path_counts"] = by_path_counts
     if sources:
         result["by_source"] = by_source
+    if keys:
+        result["by_key"] = by_key
+        result["by_key_counts"] = by_key_counts
     return result
 
 
@@ -385,6 +422,13 @@ def check_arguments(p: dict) -> str | None:
             return f"headers: the value of {name} must be Latin-1 without control characters, got {value!r}"
     if p["host_header"] is not None and not is_header_value(p["host_header"]):
         return f"host_header must be Latin-1 without control characters, got {p['host_header']!r}"
+    if bool(p["key_header"]) != bool(p["key_values"]):
+        return "key_header and key_values go together: give both or neither"
+    if p["key_header"] and not is_header_name(p["key_header"]):
+        return f"key_header must be an HTTP header name, got {p['key_header']!r}"
+    for value in p["key_values"]:
+        if not is_header_value(value):
+            return f"key_values: each must be Latin-1 without control characters, got {value!r}"
     for path in p["paths"]:
         if not is_request_path(path):
             return f"paths: each must start with / and be printable ASCII without spaces, got {path!r}"
@@ -419,6 +463,8 @@ def main() -> None:
         headers=p["headers"],
         paths=p["paths"],
         source_addresses=p["source_addresses"],
+        key_header=p["key_header"],
+        key_values=p["key_values"],
         record_order=p["record_order"],
         interval=p["interval"],
         max_time=p["max_time"],

@@ -36,6 +36,7 @@ class FakeBackend:
 
     names          the names answered in turn (a weighted cycle: ["a", "a", "b"] gives a twice as often as b)
     name_for_path  a function of the request path giving the name instead (consistent hashing by URI)
+    name_for_headers  a function of the request's headers giving the name instead (hashing on a header)
     header         the response header carrying the name (None: body only)
     body           whether the body carries the name
     status         the status code of every answer
@@ -49,6 +50,7 @@ class FakeBackend:
         names: list[str] | tuple[str, ...] = ("web1",),
         *,
         name_for_path: Callable[[str], str] | None = None,
+        name_for_headers: Callable[[Any], str] | None = None,
         header: str | None = "X-Backend",
         body: bool = True,
         status: int = 200,
@@ -57,6 +59,7 @@ class FakeBackend:
     ) -> None:
         self.names = list(names)
         self.name_for_path = name_for_path
+        self.name_for_headers = name_for_headers
         self.header = header
         self.body = body
         self.status = status
@@ -82,11 +85,12 @@ class FakeBackend:
 
             def do_GET(self) -> None:
                 with outer.lock:
-                    name = (
-                        outer.name_for_path(self.path)
-                        if outer.name_for_path
-                        else outer.names[outer.calls % len(outer.names)]
-                    )
+                    if outer.name_for_path:
+                        name = outer.name_for_path(self.path)
+                    elif outer.name_for_headers:
+                        name = outer.name_for_headers(self.headers)
+                    else:
+                        name = outer.names[outer.calls % len(outer.names)]
                     outer.calls += 1
                     outer.requests.append(
                         (self.client_address[0], self.client_address[1], self.path, self.headers.get("Host"))

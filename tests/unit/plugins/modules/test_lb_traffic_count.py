@@ -128,6 +128,20 @@ def test_paths_cycle_and_map_to_their_backend(servers) -> None:
     assert result["by_path_counts"] == {path: {by_hash(path): n} for path, n in zip(paths, times)}
 
 
+def test_key_values_cycle_in_the_key_header_and_map_to_their_backend(servers) -> None:
+    def by_hash(headers) -> str:  # a balancer hashing a request header
+        key = headers.get("X-Cache-Key")
+        return f"web{zlib.crc32(key.encode()) % 3 + 1}" if key else "no-key"
+
+    server = servers(name_for_headers=by_hash, header="X-Backend")
+    keys = ["tenant-a", "tenant-b", "tenant-c"]
+    result = count_traffic(server.url, 7, key_header="X-Cache-Key", key_values=keys, headers={"X-Other": "1"})
+    expected = {key: f"web{zlib.crc32(key.encode()) % 3 + 1}" for key in keys}
+    assert result["by_key"] == expected
+    assert result["by_key_counts"] == {key: {expected[key]: n} for key, n in zip(keys, [3, 2, 2])}
+    assert count_traffic(server.url, 2)["counts"] == {"no-key": 2}  # no key header without key_values
+
+
 def test_host_header_and_extra_headers(servers) -> None:
     server = servers(["web1"])
     count_traffic(server.url, 1, host_header="www.example", headers={"X-Test": 1})
@@ -180,6 +194,10 @@ def test_interval_spaces_each_workers_requests(servers) -> None:
         ),
         ({"backend_header": "X Backend"}, "backend_header must be an HTTP header name, got 'X Backend'"),
         ({"headers": {"Bad: name": "x"}}, "headers: 'Bad: name' is not an HTTP header name"),
+        ({"key_header": "X-Key"}, "key_header and key_values go together: give both or neither"),
+        ({"key_values": ["a"]}, "key_header and key_values go together: give both or neither"),
+        ({"key_header": "X Key", "key_values": ["a"]}, "key_header must be an HTTP header name, got 'X Key'"),
+        ({"key_header": "X-Key", "key_values": ["a\nb"]}, "key_values: each must be Latin-1 without control"),
         ({"paths": ["a"]}, "paths: each must start with / and be printable ASCII without spaces, got 'a'"),
         ({"paths": ["/a b"]}, "paths: each must start with / and be printable ASCII without spaces, got '/a"),
         ({"headers": {"X-A": "1\r\nX-B: 2"}}, "headers: the value of X-A must be Latin-1 without control"),
@@ -201,6 +219,7 @@ def test_bad_arguments_fail_with_a_clear_message(args: dict[str, Any], msg: str)
 def test_documentation_matches_the_code(servers, documentation) -> None:
     server = servers(WEIGHTED)
     args = {"url": server.url, "count": 4, "paths": ["/a"], "source_addresses": ["127.0.0.2"]}
+    args |= {"key_header": "X-Key", "key_values": ["k1"]}
     code, result = run_main(args)
     assert code == 0
     documentation(module, result)
