@@ -350,26 +350,12 @@ def count_traffic(
 
     total = sum(sent)
     counts: dict = {}
-    by_path: dict = {}
-    by_path_counts: dict = {path: {} for path in paths}
-    by_source: dict = {source: {} for source in sources}
-    by_key: dict = {}
-    by_key_counts: dict = {key: {} for key in keys}
-    for i, name in enumerate(answers):
-        if name is None:
-            continue
-        counts[name] = counts.get(name, 0) + 1
-        if paths:
-            path = paths[i % len(paths)]
-            by_path[path] = name
-            by_path_counts[path][name] = by_path_counts[path].get(name, 0) + 1
-        if sources:
-            tally = by_source[sources[i % len(sources)]]
-            tally[name] = tally.get(name, 0) + 1
-        if keys:
-            key = keys[i % len(keys)]
-            by_key[key] = name
-            by_key_counts[key][name] = by_key_counts[key].get(name, 0) + 1
+    for name in answers:
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    by_path, by_path_counts = tally_by(paths, answers)
+    _, by_source = tally_by(sources, answers)
+    by_key, by_key_counts = tally_by(keys, answers)
     succeeded = sum(counts.values())
     result = {
         "total": total,
@@ -395,6 +381,20 @@ def count_traffic(
         result["by_key"] = by_key
         result["by_key_counts"] = by_key_counts
     return result
+
+
+def tally_by(cycle: list, answers: list) -> tuple[dict, dict]:
+    """Request i was sent with cycle[i % len(cycle)] (a path, a source address, a key): for each value, the
+    backend that answered it last and how often each backend answered it."""
+    last: dict = {}
+    per_value: dict = {value: {} for value in cycle}
+    for i, name in enumerate(answers):
+        if name is None or not cycle:
+            continue
+        value = cycle[i % len(cycle)]
+        last[value] = name
+        per_value[value][name] = per_value[value].get(name, 0) + 1
+    return last, per_value
 
 
 def check_arguments(p: dict) -> str | None:
