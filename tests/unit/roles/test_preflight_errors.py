@@ -190,6 +190,12 @@ CASES = [
     ),
     (
         "keepalived",
+        "negative gratuitous ARP refresh",
+        with_(KEEPALIVED, keepalived_garp_master_refresh=-5),
+        "keepalived_garp_master_refresh on host localhost must be 0 (no refresh) or more seconds (got -5)",
+    ),
+    (
+        "keepalived",
         "sub-second adverts with VRRPv2",
         with_(KEEPALIVED, keepalived_advert_int=0.5),
         "with VRRPv2 a whole-second advert_int (got 0.5",
