@@ -69,6 +69,13 @@ CASES = [
     ),
     (
         "haproxy",
+        "maxconn beyond the open files limit",
+        with_(HAPROXY, haproxy_maxconn=100_000_000),
+        "haproxy_maxconn=100000000 (maxconn 100000000) needs about 200000100 open files but the hard limit on host "
+        "localhost is",
+    ),
+    (
+        "haproxy",
         "duplicate backend names",
         with_(HAPROXY, haproxy_backends=HAPROXY["haproxy_backends"] * 2),
         "haproxy_frontends and haproxy_backends need unique names (host localhost",
