@@ -8,7 +8,7 @@ export PY_COLORS := 0
 
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup image nginx lint unit playbook-tests build molecule lab-test test lab lab-down bench
+.PHONY: setup image nginx lint sanity unit playbook-tests build molecule lab-test test lab lab-down bench
 
 setup:
 	@scripts/bootstrap
@@ -27,6 +27,10 @@ lint: setup
 	ruff format --check .
 	antsibull-changelog lint
 	changelogs/generate --check
+
+# ansible-test sanity on the collection as built (scripts/sanity says how it runs offline).
+sanity: setup
+	@scripts/sanity
 
 unit: setup nginx
 	python -m pytest tests/unit
@@ -48,7 +52,7 @@ molecule: setup image
 lab-test: setup image
 	@scripts/lab-test
 
-# Every test: lint, unit, the filter playbooks, the collection build, every Molecule scenario and the lab.
+# Every test: lint, sanity, unit, the filter playbooks, the collection build, every Molecule scenario and the lab.
 test:
 	@scripts/test
 

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: lb_gap_probe
 short_description: Probe an address continuously and report the longest gap between successful responses
 version_added: 0.1.0
-author: lbstack maintainers
+author: lbstack maintainers (@lbstack)
 description:
   - Sends an HTTP GET to O(url) every O(interval) seconds for O(duration) seconds, each on a new TCP
     connection that may take at most O(timeout) seconds, connect and whole answer included, and reports the
@@ -76,9 +76,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Probes in check mode too; a GET changes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: lbstack.ha.lb_traffic_count

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: lb_traffic_count
 short_description: Send N requests through an address and count which backend answered each
 version_added: 0.1.0
-author: lbstack maintainers
+author: lbstack maintainers (@lbstack)
 description:
   - Sends O(count) HTTP GET requests to O(url), one after the other (or O(concurrency) at a time), and records
     which backend answered each, from a response header (default C(X-Backend)) or, when the response has no
@@ -114,9 +114,11 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Sends the requests in check mode too; a GET changes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: lbstack.ha.lb_gap_probe
@@ -280,8 +282,8 @@ ARGUMENT_SPEC = {
     "host_header": {"type": "str"},
     "headers": {"type": "dict", "default": {}},
     "paths": {"type": "list", "elements": "str", "default": []},
-    "key_header": {"type": "str"},
-    "key_values": {"type": "list", "elements": "str", "default": []},
+    "key_header": {"type": "str", "no_log": False},
+    "key_values": {"type": "list", "elements": "str", "default": [], "no_log": False},
     "source_addresses": {"type": "list", "elements": "str", "default": []},
     "record_order": {"type": "bool", "default": True},
     "fail_on_error": {"type": "bool", "default": False},
@@ -354,7 +356,7 @@ def count_traffic(
         if name is not None:
             counts[name] = counts.get(name, 0) + 1
     by_path, by_path_counts = tally_by(paths, answers)
-    _, by_source = tally_by(sources, answers)
+    by_source = tally_by(sources, answers)[1]
     by_key, by_key_counts = tally_by(keys, answers)
     succeeded = sum(counts.values())
     result = {

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: vip_holder
 short_description: Report whether this host holds a VIP, optionally waiting until it does or does not
 version_added: 0.1.0
-author: lbstack maintainers
+author: lbstack maintainers (@lbstack)
 description:
   - Reads the host's addresses with C(ip -o addr show) (iproute2) and reports whether O(address) is configured
     on one of its interfaces.
@@ -50,9 +50,11 @@ options:
     default: 0.1
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads only; it runs in check mode too.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: lbstack.ha.lb_gap_probe

@@ -48,7 +48,7 @@ def _text(pool: str, field: str, value: Any) -> str:
 def parse_hash_key(pool: str, hash_key: Any) -> tuple[str, str]:
     """Split a hash key such as ``uri``, ``header:X-Tenant``, ``arg:id`` or ``cookie:session``."""
     text = _text(pool, "hash_key", hash_key)
-    kind, _, name = text.partition(":")
+    kind, _separator, name = text.partition(":")
     if kind not in HASH_KEYS or (kind == "uri") != (name == ""):
         raise ValueError(
             f"pool '{pool}': hash_key must be uri, header:<name>, arg:<name> or cookie:<name>, got '{text}'"

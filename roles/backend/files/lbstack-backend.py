@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+# Started as `python3 /usr/local/bin/lbstack-backend` by its unit or init script, so it needs no shebang.
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Demo backend: answers every request with its own name so clients can count who served them.
 
