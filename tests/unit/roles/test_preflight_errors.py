@@ -29,6 +29,12 @@ NGINX = {
 }
 INSTANCE = {"name": "VI_1", "interface": "eth0", "virtual_router_id": 51, "vips": ["192.0.2.100/24"]}
 KEEPALIVED = {"keepalived_instances": [INSTANCE]}
+BGP = {
+    "bgp_local_asn": 65010,
+    "bgp_router_id": "192.0.2.11",
+    "bgp_peers": [{"address": "192.0.2.1", "asn": 65000}],
+    "bgp_service_addresses": ["198.51.100.1/32"],
+}
 HOSTS = ["localhost", "peer", "spare"]
 # An instance on the stand-in networks of facts() below, independent of this machine's own addresses.
 LAB_INSTANCE = {"name": "VI_1", "interface": "eth0", "virtual_router_id": 51, "vips": ["10.9.0.100/24"]}
@@ -351,6 +357,68 @@ CASES = [
         ),
         "keepalived_unicast_address 10.9.0.5 on host localhost is not an address of this host: unicast VRRP sends "
         "this host's adverts from it and the peers expect them from it (the host has 10.9.0.1)",
+    ),
+    (
+        "bgp",
+        "local ASN out of range",
+        with_(BGP, bgp_local_asn=4294967296),
+        "bgp_local_asn on host localhost must be an integer 1-4294967295 (got 4294967296)",
+    ),
+    ("bgp", "local ASN zero", with_(BGP, bgp_local_asn=0), "bgp_local_asn on host localhost must be an integer"),
+    (
+        "bgp",
+        "AS_TRANS as the local ASN",
+        with_(BGP, bgp_local_asn=23456),
+        "bgp_local_asn on host localhost must not be 23456 (AS_TRANS, reserved by RFC 6793)",
+    ),
+    (
+        "bgp",
+        "peer that is not an address",
+        with_(BGP, bgp_peers=[{"address": "router1.example", "asn": 65000}]),
+        "bgp_peers[0].address on host localhost must be an IPv4 or IPv6 address (got 'router1.example')",
+    ),
+    (
+        "bgp",
+        "peer ASN out of range",
+        with_(BGP, bgp_peers=[{"address": "192.0.2.1", "asn": -1}]),
+        "bgp_peers[0].asn on host localhost must be an integer 1-4294967295 (got -1)",
+    ),
+    (
+        "bgp",
+        "peer password with a space",
+        with_(BGP, bgp_peers=[{"address": "192.0.2.1", "asn": 65000, "password": "two words"}]),
+        "bgp_peers[0].password on host localhost must be 1-80 printable ASCII characters without spaces",
+    ),
+    (
+        "bgp",
+        "BFD receive interval below what FRR accepts",
+        with_(BGP, bgp_bfd={"receive_interval": 5, "transmit_interval": 300, "detect_multiplier": 3}),
+        "bgp_bfd.receive_interval on host localhost must be 10-60000 ms, what FRR's bfdd accepts (got 5)",
+    ),
+    (
+        "bgp",
+        "BFD detect multiplier of 1",
+        with_(BGP, bgp_bfd={"receive_interval": 300, "transmit_interval": 300, "detect_multiplier": 1}),
+        "bgp_bfd.detect_multiplier on host localhost must be 2-255, what FRR's bfdd accepts (got 1)",
+    ),
+    (
+        "bgp",
+        "service address that is not a host route",
+        with_(BGP, bgp_service_addresses=["198.51.100.0/24"]),
+        "bgp_service_addresses on host localhost must list host routes only, address/32 (IPv4) or address/128 "
+        "(IPv6): not 198.51.100.0/24",
+    ),
+    (
+        "bgp",
+        "router id that is not an IPv4 address",
+        with_(BGP, bgp_router_id="2001:db8::1"),
+        "bgp_router_id on host localhost must be an IPv4 address other than 0.0.0.0 (got '2001:db8::1')",
+    ),
+    (
+        "bgp",
+        "router id duplicated across balancers",
+        per_host(BGP, both=False, peer={"bgp_router_id": "192.0.2.11"}),
+        "bgp_router_id on host localhost is 192.0.2.11, the router id of peer too: each balancer needs its own",
     ),
 ]
 
