@@ -8,7 +8,7 @@ export PY_COLORS := 0
 
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: setup image nginx lint sanity unit playbook-tests build molecule lab-test test lab lab-down bench
+.PHONY: setup image nginx promtool lint sanity unit playbook-tests build molecule lab-test test lab lab-down bench
 
 setup:
 	@scripts/bootstrap
@@ -32,7 +32,11 @@ lint: setup
 sanity: setup
 	@scripts/sanity
 
-unit: setup nginx
+# promtool unpacked from Debian's prometheus package, for the tests of the alert rules (promtool check/test rules).
+promtool:
+	@scripts/fetch-promtool
+
+unit: setup nginx promtool
 	python -m pytest tests/unit
 
 playbook-tests: setup
