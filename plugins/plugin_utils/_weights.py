@@ -245,8 +245,8 @@ def _add_units(weights: list[int], targets: Sequence[float], units: int, ceiling
             units -= step
     heap = [(w + 1 - t, i) for i, (w, t) in enumerate(zip(weights, targets)) if w < ceiling]
     heapq.heapify(heap)
-    for _ in range(units):
-        _, i = heapq.heappop(heap)
+    for _unused in range(units):
+        _unused, i = heapq.heappop(heap)
         weights[i] += 1
         if weights[i] < ceiling:
             heapq.heappush(heap, (weights[i] + 1 - targets[i], i))
@@ -280,7 +280,7 @@ def best_for_total(shares: Sequence[float], total: int, min_weight: int, max_wei
 def _pick(candidates: list[list[int]], shares: Sequence[float]) -> tuple[list[int], float]:
     """The candidate with the smallest largest error; among equal ones, the smallest total, then the first."""
     scored = [(max_share_error(w, shares), w) for w in candidates]
-    best_error = min(error for error, _ in scored)
+    best_error = min(error for error, _unused in scored)
     limit = _tie(best_error)
     error, weights = min(
         ((error, w) for error, w in scored if error <= limit),
@@ -350,7 +350,7 @@ def _exact(
         total -= 1
     if not reached:
         return None, True
-    smallest = min(error for _, error in reached)
+    smallest = min(error for _unused, error in reached)
     return min(t for t, error in reached if error <= _tie(smallest)), True
 
 
@@ -421,11 +421,12 @@ def solve_weights(
         return Solution([min_weight], min_weight, 0.0, "exact")
     candidates = _fallback_candidates(caps, shares, min_weight, max_weight)
     if len(caps) <= exact_max_items:
-        _, upper = _pick(candidates, shares)
+        _unused, upper = _pick(candidates, shares)
         total, finished = _exact(shares, min_weight, max_weight, upper, budget)
         if total is not None:
             weights = best_for_total(shares, total, min_weight, max_weight)
-            assert weights is not None
+            if weights is None:  # _exact only reports a total that has weights
+                raise AssertionError(f"no weights for the total {total} that the exact search reported")
             if finished:
                 return Solution(weights, total, max_share_error(weights, shares), "exact")
             candidates.append(weights)
@@ -442,15 +443,15 @@ def weight_distribution(
     (int) and `share` (float; the shares of the active backends sum to 1, all others are 0)."""
     min_weight, max_weight = _check_bounds(max_weight, min_weight)
     rows = _check_items(backends)
-    capacities = [_capacity(index, item) for index, (item, _, _) in enumerate(rows)]
+    capacities = [_capacity(index, item) for index, (item, _unused, _unused) in enumerate(rows)]
     states = [
         "drain" if capacity == 0 and state in ("active", "backup") else state
-        for (_, _, state), capacity in zip(rows, capacities)
+        for (_unused, _unused, state), capacity in zip(rows, capacities)
     ]
     if "active" not in states:
         described = [
             f"{name} {state}" + (" (capacity 0)" if capacity == 0 else "")
-            for (_, name, _), state, capacity in zip(rows, states, capacities)
+            for (_unused, name, _unused), state, capacity in zip(rows, states, capacities)
         ]
         more = f", and {len(described) - 5} more" if len(described) > 5 else ""
         raise ValueError(
@@ -466,7 +467,7 @@ def weight_distribution(
                 weights[i] = weight
     active_total = sum(w for w, state in zip(weights, states) if state == "active")
     result = []
-    for (item, _, _), state, weight in zip(rows, states, weights):
+    for (item, _unused, _unused), state, weight in zip(rows, states, weights):
         out = dict(item)
         out["state"] = state
         out["weight"] = weight
@@ -484,7 +485,7 @@ def _swrr_dense(weights: Sequence[int], total: int, steps: int) -> list[int]:
     current = [0] * len(weights)
     add = operator.add
     picks: list[int] = []
-    for _ in range(steps):
+    for _unused in range(steps):
         current = list(map(add, current, weights))
         best = current.index(max(current))
         current[best] -= total
@@ -587,7 +588,7 @@ def _gamma_p_series(a: float, x: float) -> float:
     """P(a, x) by its series; converges quickly for x < a + 1."""
     term = total = 1.0 / a
     denominator = a
-    for _ in range(_iterations(a)):
+    for _unused in range(_iterations(a)):
         denominator += 1.0
         term *= x / denominator
         total += term
@@ -650,9 +651,9 @@ def chi2_sf(statistic: float, dof: int) -> float:
 def _expected_shares(rows: list[tuple[Mapping[str, Any], str, str]]) -> dict[str, float]:
     """name -> expected share (> 0) of every backend expected to receive traffic."""
     active = [(index, item, name) for index, (item, name, state) in enumerate(rows) if state == "active"]
-    with_share = [index for index, item, _ in active if "share" in item]
+    with_share = [index for index, item, _unused in active if "share" in item]
     if with_share and len(with_share) != len(active):
-        missing = next(_label(index, item) for index, item, _ in active if "share" not in item)
+        missing = next(_label(index, item) for index, item, _unused in active if "share" not in item)
         raise ValueError(
             f"{missing} has no share while other active backends have one: give every active backend a "
             "share (as weight_distribution returns) or none (shares then come from the weights)"
@@ -709,7 +710,7 @@ def distribution_fit(
         counts[str(name)] = int(count)
     rows = _check_items(backends)
     shares = _expected_shares(rows)
-    states = {name: state for _, name, state in rows}
+    states = {name: state for _unused, name, state in rows}
 
     total = sum(counts.values())
     if total == 0:
