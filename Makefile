@@ -15,6 +15,7 @@ setup:
 
 image:
 	@scripts/build-image >/dev/null
+	@scripts/build-image-systemd >/dev/null
 
 # An nginx binary unpacked from Debian's package, for the test that compares wrr_schedule with a real nginx.
 nginx:
