@@ -423,6 +423,36 @@ CASES = [
 ]
 
 
+# A host whose service manager the roles cannot drive is refused by every role's preflight, naming the host.
+CASES += [
+    (
+        role,
+        f"{role} on a host run by OpenRC",
+        {**variables, "lbstack_test_facts": {"service_mgr": "openrc"}},
+        "host localhost runs its services with 'openrc', which the lbstack roles do not support: they need systemd, "
+        "or Debian's SysV init scripts on a host without it",
+    )
+    for role, variables in (("haproxy", HAPROXY), ("nginx", NGINX), ("keepalived", KEEPALIVED), ("backend", {}))
+]
+# An open-files limit too low for the connections configured: each engine refuses it before anything changes
+# (this machine's hard limit is far below what 10 million connections need).
+CASES += [
+    (
+        "haproxy",
+        "maxconn above the open files limit",
+        with_(HAPROXY, haproxy_maxconn=10000000),
+        "haproxy_maxconn=10000000 needs about 20000100 open files but the hard limit on host localhost is",
+    ),
+    (
+        "nginx",
+        "worker_connections above the open files limit",
+        with_(NGINX, nginx_worker_connections=10000000),
+        "nginx_worker_connections=10000000 needs worker_rlimit_nofile 20000100 (2 open files per proxied "
+        "connection, plus 100) but the hard limit of open files for nginx on host localhost is",
+    ),
+]
+
+
 def test_the_table_covers_at_least_fifteen_bad_inputs() -> None:
     assert len(CASES) >= 15
 
