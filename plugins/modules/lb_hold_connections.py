@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: lb_hold_connections
 short_description: Hold many client connections open at once through an address and count how many it kept
 version_added: 0.2.0
-author: lbstack maintainers
+author: lbstack maintainers (@lbstack)
 description:
   - Opens O(connections) TCP connections to O(url), all of them before the first request, then sends one
     HTTP/1.1 keep-alive C(GET) on each, at most O(window) requests awaiting their answer at a time, and keeps
@@ -51,6 +51,7 @@ options:
     default: X-Backend
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Connects in check mode too; a GET changes nothing.
 """
@@ -79,7 +80,9 @@ held:
   type: int
   returned: always
 closed_while_held:
-  description: Answered connections the server closed during O(hold) (its idle keep-alive timeout); not failures.
+  description:
+    - Answered connections the server closed after answering, before the end of O(hold) (its idle keep-alive
+      timeout, or a C(Connection) C(close) header); not failures.
   type: int
   returned: always
 failures:
@@ -143,7 +146,7 @@ def _parse(buf: bytes) -> tuple[int, int, dict[str, str]] | None:
     status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
     headers = {}
     for line in lines[1:]:
-        name, _, value = line.partition(":")
+        name, _sep, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0") or 0)
     return status, end + 4 + length, headers
@@ -206,6 +209,7 @@ def hold_connections(
     open_now = peak = in_flight = 0
     waiting: list[_Conn] = []
 
+    closed_early = 0
     def fail(conn: _Conn, kind: str) -> None:
         nonlocal open_now, in_flight
         if conn.state == "sent":
@@ -233,7 +237,7 @@ def hold_connections(
         in_flight += 1
         sel.modify(conn.sock, selectors.EVENT_READ, conn)
 
-    for _ in range(connections):
+    for _index in range(connections):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         conn = _Conn(sock)
@@ -276,7 +280,15 @@ def hold_connections(
                     fail(conn, _KINDS.get(e.errno, f"errno {e.errno}"))
                     continue
                 if not data:
-                    fail(conn, "closed")
+                    if conn.state == "answered":
+                        # Answered, then closed by the server (Connection: close, or its keep-alive timeout
+                        # while others are still answered): not a failure, but not held either.
+                        conn.state = "closed"
+                        closed_early += 1
+                        sel.unregister(conn.sock)
+                        conn.sock.close()
+                    else:
+                        fail(conn, "closed")
                     continue
                 if conn.state == "waiting":
                     fail(conn, "answer before the request")
@@ -285,7 +297,7 @@ def hold_connections(
                 parsed = _parse(conn.buf)
                 if parsed is None or len(conn.buf) < parsed[1]:
                     continue
-                status, _, headers = parsed
+                status, _reason, headers = parsed
                 in_flight -= 1
                 if not 200 <= status < 300:
                     conn.state = "sent"
@@ -299,13 +311,13 @@ def hold_connections(
     for conn in conns:
         if conn.state in ("connecting", "waiting", "sent"):
             fail(conn, "timeout")
-    answered = sum(1 for c in conns if c.state == "answered")
+    answered = sum(1 for c in conns if c.state in ("answered", "closed"))
 
     # Then held open for `hold` seconds: a server may close idle keep-alive connections (its own timeout).
-    closed_while_held = 0
+    closed_while_held = closed_early
     hold_end = min(clock() + hold, deadline)
     while clock() < hold_end:
-        for key, _ in sel.select(timeout=max(0.0, hold_end - clock())):
+        for key, _events in sel.select(timeout=max(0.0, hold_end - clock())):
             conn = key.data
             try:
                 data = conn.sock.recv(65536)

@@ -34,8 +34,8 @@ def test_a_server_that_closes_after_answering_is_not_held() -> None:
     port = listener.getsockname()[1]
 
     def serve() -> None:
-        for _ in range(3):
-            conn, _ = listener.accept()
+        for _attempt in range(3):
+            conn, _peer = listener.accept()
             conn.recv(1024)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
             conn.close()
