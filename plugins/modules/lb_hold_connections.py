@@ -210,6 +210,7 @@ def hold_connections(
     waiting: list[_Conn] = []
 
     closed_early = 0
+
     def fail(conn: _Conn, kind: str) -> None:
         nonlocal open_now, in_flight
         if conn.state == "sent":
