@@ -1,0 +1,50 @@
+"""The bind check of lbstack-haproxy-reload: a listener whose port another process holds is refused before the
+reload (HAProxy's own bind retry would pause the old workers' listeners for about a second)."""
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[3] / "roles/haproxy/files/lbstack-haproxy-reload"
+
+
+def _prebind(tmp_path: Path, config: str) -> subprocess.CompletedProcess:
+    code = re.search(r"<<'PY' \|\| exit 1\n(.*?)\nPY\n", SCRIPT.read_text(), re.S).group(1)
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(config)
+    return subprocess.run(
+        [sys.executable, "-c", code, str(cfg)], check=False, capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.fixture
+def held_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "bind",
+    ["127.0.0.1:{held}", "127.0.0.1:{free},127.0.0.1:{held}", "ipv4@127.0.0.1:{held} name a"],
+)
+def test_a_port_another_process_holds_is_refused(tmp_path, held_port, bind):
+    free = held_port + 1 if held_port < 65535 else held_port - 1
+    done = _prebind(tmp_path, f"frontend a\n    bind {bind.format(held=held_port, free=free)}\n")
+    assert done.returncode == 1
+    assert f"cannot bind socket (Address already in use) for [127.0.0.1:{held_port}]: held by" in done.stderr
+    assert "not reloading" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "bind",
+    ["127.0.0.1:0", "unix@/run/x.sock", "/run/x.sock", ":8000-8010", "nosuchhost.invalid:80", "[::1]:0"],
+)
+def test_what_it_cannot_judge_is_left_to_haproxy(tmp_path, bind):
+    done = _prebind(tmp_path, f"frontend a\n    bind {bind}\n")
+    assert (done.returncode, done.stderr) == (0, "")
