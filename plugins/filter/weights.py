@@ -1,7 +1,7 @@
 # Copyright (c) lbstack maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters weight_distribution, wrr_schedule and distribution_fit (documented in the .yml files beside).
+"""Filters weight_distribution, pool_weights, wrr_schedule and distribution_fit (documented in the .yml files beside).
 
 Thin wrappers: the logic and the input checks live in plugin_utils/_weights.py, which raises only
 ValueError and TypeError; here those become AnsibleFilterError (Ansible puts the filter's name in front).
@@ -16,6 +16,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lbstack.ha.plugins.plugin_utils._weights import (
     distribution_fit,
+    pool_weights,
     type_name,
     weight_distribution,
     wrr_schedule,
@@ -45,6 +46,17 @@ def weight_distribution_filter(
     return _run(weight_distribution, backends, max_weight, min_weight)
 
 
+def pool_weights_filter(
+    servers: Any,
+    engine: Any = "haproxy",
+    ring: Any = False,
+    max_weight: Any = None,
+    ring_per_capacity: Any = 16,
+) -> dict[str, Any]:
+    _require_list("servers", servers)
+    return _run(pool_weights, servers, engine, ring, max_weight, ring_per_capacity)
+
+
 def wrr_schedule_filter(backends: Any, count: Any) -> list[str]:
     _require_list("backends", backends)
     return _run(wrr_schedule, backends, count)
@@ -69,6 +81,7 @@ class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
         return {
             "weight_distribution": weight_distribution_filter,
+            "pool_weights": pool_weights_filter,
             "wrr_schedule": wrr_schedule_filter,
             "distribution_fit": distribution_fit_filter,
         }

@@ -14,13 +14,22 @@ import heapq
 import math
 import numbers
 import operator
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 STATES = ("active", "backup", "drain", "down")
 WEIGHT_LIMIT = 256
-"""The largest weight any bound may ask for (HAProxy's largest weight)."""
+"""The largest weight weight_distribution gives by default (HAProxy's largest weight)."""
+
+ENGINE_WEIGHT_LIMITS = {"haproxy": 256, "nginx": 1_000_000}
+"""The largest weight each engine takes: HAProxy's is 256; nginx has none of its own (its weights are plain
+integers), so the bound here only keeps the numbers sane."""
+
+SERVER_ID_SPACE = 1_000_000
+"""HAProxy places a server's ring points at hash(id * 4096 + n) in 32 bits: ids below 2**20 keep every
+server's points apart. Stable ids are taken from 1..SERVER_ID_SPACE."""
 
 EXACT_MAX_ITEMS = 64
 """Groups of up to this many backends get the exact search; larger groups get the fallback."""
@@ -148,21 +157,34 @@ def _check_items(backends: Any) -> list[tuple[Mapping[str, Any], str, str]]:
     return rows
 
 
-def _check_bounds(max_weight: Any, min_weight: Any) -> tuple[int, int]:
+def _check_bounds(max_weight: Any, min_weight: Any, limit: int = WEIGHT_LIMIT) -> tuple[int, int]:
     for what, value in (("max_weight", max_weight), ("min_weight", min_weight)):
         if not _is_int(value):
-            raise TypeError(f"{what} must be an integer within 1..{WEIGHT_LIMIT}, got {_got(value)}")
-        if not 1 <= value <= WEIGHT_LIMIT:
-            raise ValueError(f"{what} must be an integer within 1..{WEIGHT_LIMIT}, got {value}")
+            raise TypeError(f"{what} must be an integer within 1..{limit}, got {_got(value)}")
+        if not 1 <= value <= limit:
+            raise ValueError(f"{what} must be an integer within 1..{limit}, got {value}")
     if min_weight > max_weight:
         raise ValueError(f"min_weight ({min_weight}) must not exceed max_weight ({max_weight})")
     return int(min_weight), int(max_weight)
 
 
+def _fixed_weight(index: int, item: Mapping[str, Any], max_weight: int) -> int | None:
+    """The weight a backend gives instead of a capacity (a weight is a weight, not a capacity), or None."""
+    if "capacity" in item or "weight" not in item:
+        return None
+    value = item["weight"]
+    if not _is_int(value) or not 0 <= value <= max_weight:
+        raise ValueError(
+            f"{_label(index, item)} has a weight that is not an integer within 0..{max_weight}: {_got(value)} "
+            "(a weight given without a capacity is used as it is)"
+        )
+    return int(value)
+
+
 def _capacity(index: int, item: Mapping[str, Any]) -> float:
-    key = "capacity" if "capacity" in item else "weight"
+    key = "capacity"
     if key not in item:
-        raise ValueError(f"{_label(index, item)} has no capacity (and no weight to take as its capacity)")
+        raise ValueError(f"{_label(index, item)} has no capacity and no weight")
     value = item[key]
     if not _is_number(value):
         raise TypeError(
@@ -384,6 +406,15 @@ def _fallback_candidates(
     return candidates
 
 
+def _is_smallest_exact(weights: Sequence[int], min_weight: int) -> bool:
+    """True when `weights` is the smallest multiple of its own reduced proportions with every weight at least
+    min_weight: every vector with error 0 is a multiple of those proportions, so none has a smaller total."""
+    divisor = math.gcd(*weights)
+    reduced = [w // divisor for w in weights]
+    factor = -(-min_weight // min(reduced))
+    return divisor == factor
+
+
 def solve_weights(
     capacities: Sequence[float],
     max_weight: int = WEIGHT_LIMIT,
@@ -391,6 +422,7 @@ def solve_weights(
     *,
     exact_max_items: int = EXACT_MAX_ITEMS,
     budget: int = EXACT_BUDGET,
+    limit: int = WEIGHT_LIMIT,
 ) -> Solution:
     """Integer weights within [min_weight, max_weight] for capacities > 0.
 
@@ -409,7 +441,7 @@ def solve_weights(
     are candidates, so the fallback is never worse than them; the best vector for the baseline's own total
     is at least as good as the baseline too, and is usually strictly better.
     """
-    min_weight, max_weight = _check_bounds(max_weight, min_weight)
+    min_weight, max_weight = _check_bounds(max_weight, min_weight, limit)
     caps = [float(c) for c in capacities]
     if not caps:
         raise ValueError("no capacities: at least one is needed")
@@ -421,7 +453,11 @@ def solve_weights(
         return Solution([min_weight], min_weight, 0.0, "exact")
     candidates = _fallback_candidates(caps, shares, min_weight, max_weight)
     if len(caps) <= exact_max_items:
-        _unused, upper = _pick(candidates, shares)
+        best, upper = _pick(candidates, shares)
+        if upper == 0.0 and _is_smallest_exact(best, min_weight):
+            # No error and no smaller multiple of the same proportions within the bounds: optimal, and the
+            # search need not walk the totals (with large bounds, such as nginx's, that is most of the work).
+            return Solution(best, sum(best), 0.0, "exact")
         total, finished = _exact(shares, min_weight, max_weight, upper, budget)
         if total is not None:
             weights = best_for_total(shares, total, min_weight, max_weight)
@@ -438,12 +474,21 @@ def weight_distribution(
     backends: Any,
     max_weight: Any = WEIGHT_LIMIT,
     min_weight: Any = 1,
+    limit: int = WEIGHT_LIMIT,
 ) -> list[dict[str, Any]]:
-    """Each backend as given (a copy) plus `state` (capacity 0 turns active and backup into drain), `weight`
-    (int) and `share` (float; the shares of the active backends sum to 1, all others are 0)."""
-    min_weight, max_weight = _check_bounds(max_weight, min_weight)
+    """Each backend as given (a copy) plus `state` (capacity or weight 0 turns active and backup into drain),
+    `weight` (int) and `share` (float; the shares of the active backends sum to 1, all others are 0).
+
+    A backend with a `capacity` gets a weight computed from it, among the capacities of its group (active or
+    backup); a backend with a `weight` and no `capacity` keeps that weight as it is (a weight is a weight).
+    `limit` is the largest max_weight allowed (ENGINE_WEIGHT_LIMITS)."""
+    min_weight, max_weight = _check_bounds(max_weight, min_weight, limit)
     rows = _check_items(backends)
-    capacities = [_capacity(index, item) for index, (item, _unused, _unused) in enumerate(rows)]
+    fixed = [_fixed_weight(index, item, max_weight) for index, (item, _unused, _unused) in enumerate(rows)]
+    capacities = [
+        float(weight) if weight is not None else _capacity(index, item)
+        for index, ((item, _unused, _unused), weight) in enumerate(zip(rows, fixed))
+    ]
     states = [
         "drain" if capacity == 0 and state in ("active", "backup") else state
         for (_unused, _unused, state), capacity in zip(rows, capacities)
@@ -461,9 +506,13 @@ def weight_distribution(
     weights = [0] * len(rows)
     for group in ("active", "backup"):
         members = [i for i, state in enumerate(states) if state == group]
-        if members:
-            solution = solve_weights([capacities[i] for i in members], max_weight, min_weight)
-            for i, weight in zip(members, solution.weights):
+        for i in members:
+            if fixed[i] is not None:
+                weights[i] = fixed[i]
+        solved = [i for i in members if fixed[i] is None]
+        if solved:
+            solution = solve_weights([capacities[i] for i in solved], max_weight, min_weight, limit=limit)
+            for i, weight in zip(solved, solution.weights):
                 weights[i] = weight
     active_total = sum(w for w, state in zip(weights, states) if state == "active")
     result = []
@@ -474,6 +523,139 @@ def weight_distribution(
         out["share"] = weight / active_total if state == "active" else 0.0
         result.append(out)
     return result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The weights a pool renders: ring weights, fixed weights, runtime weights, stable server ids
+
+
+def _round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def ring_weight(capacity: float, per_capacity: int, max_weight: int) -> int:
+    """A ring (consistent-hash) server's weight: its capacity times per_capacity, rounded, within
+    1..max_weight. It depends on the server's own capacity only, so no other server joining or leaving the
+    pool changes it (scaling the largest weight to a maximum would: 6/4/3 gives 252/168/126, 6/4 255/170)."""
+    return min(max_weight, max(1, _round_half_up(capacity * per_capacity)))
+
+
+def stable_server_id(name: str) -> int:
+    """A server id derived from the server's name alone (CRC-32, within 1..SERVER_ID_SPACE): HAProxy places
+    a server's ring points by its id, and the ids it numbers itself shift when an earlier server leaves."""
+    return zlib.crc32(name.encode("utf-8")) % SERVER_ID_SPACE + 1
+
+
+def runtime_weight(computed: Any, request: Any, limit: int = WEIGHT_LIMIT) -> int:
+    """The absolute weight a runtime change asks for: an integer 1..limit as it is, or "N%" of the computed
+    weight rounded half up and never below 1, so a percentage halves a weight-1 server instead of draining it
+    (HAProxy's own `set weight 50%` gives 0 there). A weight of 0 is a drain: ask for a drain instead."""
+    if not _is_int(computed) or computed < 0:
+        raise ValueError(f"the computed weight must be an integer >= 0, got {_got(computed)}")
+    if isinstance(request, str) and request.strip().endswith("%"):
+        text = request.strip()[:-1].strip()
+        if not text.isdigit() or not 1 <= int(text) <= 100 * limit:
+            raise ValueError(f"a weight percentage must be a whole number above 0 followed by %, got {request!r}")
+        if computed == 0:
+            raise ValueError(
+                f"{request} of a weight of 0 (a drained server) is still 0: give an absolute weight 1..{limit}"
+            )
+        return min(limit, max(1, _round_half_up(computed * int(text) / 100)))
+    if isinstance(request, str) and request.strip().isdigit():
+        request = int(request.strip())
+    if not _is_int(request) or not 1 <= request <= limit:
+        raise ValueError(
+            f"a weight must be an integer within 1..{limit} or a percentage such as 50%, got {_got(request)} "
+            "(to stop sending traffic to a server, drain it)"
+        )
+    return int(request)
+
+
+def _server_id(index: int, item: Mapping[str, Any]) -> int:
+    if "id" not in item:
+        return stable_server_id(str(item["name"]))
+    value = item["id"]
+    if not _is_int(value) or not 1 <= value <= SERVER_ID_SPACE:
+        raise ValueError(
+            f"{_label(index, item)} has an id that is not an integer within 1..{SERVER_ID_SPACE}: {_got(value)}"
+        )
+    return int(value)
+
+
+def pool_weights(
+    servers: Any,
+    engine: Any = "haproxy",
+    ring: Any = False,
+    max_weight: Any = None,
+    ring_per_capacity: Any = 16,
+) -> dict[str, Any]:
+    """The one place that decides the weight each server of a pool renders with; templates only print it.
+
+    Returns {"servers": [...], "drift": float, "drift_server": str}: every server as weight_distribution
+    returns it, its `weight` final. Ring pools (ring true) give each server a weight from its own capacity
+    alone (ring_weight), other pools the optimal weights of weight_distribution within max_weight (which may
+    go up to the engine's limit, ENGINE_WEIGHT_LIMITS). A `weight` without `capacity` is used as it is, a
+    `weight_override` replaces the computed weight, an `operator_weight` (an integer or "N%", from the
+    operator's state) replaces it at the end (runtime_weight). HAProxy servers also get a stable `id`
+    (their own `id`, or stable_server_id of the name), unique within the pool. `drift` is the largest
+    |weight share - capacity share| among the active servers weighted from capacities: how far rounding and
+    the weight limit move their traffic from the capacities."""
+    if engine not in ENGINE_WEIGHT_LIMITS:
+        raise ValueError(f"engine must be one of {', '.join(ENGINE_WEIGHT_LIMITS)}, got {engine!r}")
+    if not isinstance(ring, bool):
+        raise TypeError(f"ring must be a boolean, got {_got(ring)}")
+    limit = ENGINE_WEIGHT_LIMITS[engine]
+    if max_weight is None:
+        max_weight = WEIGHT_LIMIT
+    if not _is_int(ring_per_capacity) or not 1 <= ring_per_capacity <= limit:
+        raise ValueError(f"ring_per_capacity must be an integer within 1..{limit}, got {_got(ring_per_capacity)}")
+    weighted = weight_distribution(servers, max_weight, 1, limit)
+    _, max_weight = _check_bounds(max_weight, 1, limit)
+    from_capacity: list[int] = []
+    ids: dict[int, str] = {}
+    for index, out in enumerate(weighted):
+        by_capacity = "capacity" in out
+        if ring and by_capacity and out["state"] in ("active", "backup"):
+            out["weight"] = ring_weight(float(out["capacity"]), int(ring_per_capacity), max_weight)
+        if "weight_override" in out:
+            override = out["weight_override"]
+            if not _is_int(override) or not 0 <= override <= limit:
+                raise ValueError(
+                    f"{_label(index, out)} has a weight_override that is not an integer within 0..{limit}: "
+                    f"{_got(override)}"
+                )
+            out["weight"] = int(override)
+            by_capacity = False
+        if "operator_weight" in out and out["state"] in ("active", "backup"):
+            try:
+                out["weight"] = runtime_weight(out["weight"], out["operator_weight"], limit)
+            except ValueError as exc:
+                raise ValueError(f"{_label(index, out)}: {exc}") from exc
+            by_capacity = False
+        if by_capacity and out["state"] == "active":
+            from_capacity.append(index)
+        if engine == "haproxy":
+            server_id = _server_id(index, out)
+            if server_id in ids:
+                raise ValueError(
+                    f"{_label(index, out)} has the same server id {server_id} as '{ids[server_id]}'"
+                    + ("" if "id" in out else " (derived from its name)")
+                    + ": give one of them an id of its own"
+                )
+            ids[server_id] = str(out["name"])
+            out["id"] = server_id
+    active_total = sum(out["weight"] for out in weighted if out["state"] == "active")
+    for out in weighted:
+        out["share"] = out["weight"] / active_total if out["state"] == "active" and active_total else 0.0
+    drift, drift_server = 0.0, ""
+    if len(from_capacity) > 1:
+        capacity_shares = shares_of([float(weighted[i]["capacity"]) for i in from_capacity])
+        weight_total = sum(weighted[i]["weight"] for i in from_capacity)
+        for i, share in zip(from_capacity, capacity_shares):
+            error = abs(weighted[i]["weight"] / weight_total - share)
+            if error > drift:
+                drift, drift_server = error, str(weighted[i]["name"])
+    return {"servers": weighted, "drift": drift, "drift_server": drift_server}
 
 
 # ----------------------------------------------------------------------------------------------------------

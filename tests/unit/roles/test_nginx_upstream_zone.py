@@ -4,7 +4,7 @@ upstreams.conf for pools of 1 to 1,000 servers (the largest with long IPv6 addre
 upstream zone). An upstream keepalive of 0 renders no `keepalive` directive (nginx refuses `keepalive 0`).
 
 upstreams.conf.j2 is rendered as the role renders it: Jinja2 with Ansible's template settings and filters,
-the pool weighted by lbstack.ha.weight_distribution and its directives from lbstack.ha.balance_directives,
+the pool weighted by lbstack.ha.pool_weights and its directives from lbstack.ha.balance_directives,
 the role's defaults as variables. It is checked inside a minimal nginx.conf under a temporary prefix by the
 nginx binary scripts/fetch-nginx unpacks into .cache/nginx (or LBSTACK_NGINX). Without it the test fails, as
 test_wrr_matches_nginx does: it must not pass by skipping. `nginx -t` only reads files and maps shared
@@ -53,10 +53,10 @@ def render(pool_servers: list[dict[str, Any]], **overrides: Any) -> str:
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     variables = {**defaults, **overrides}
     pool = {"name": "web", "balance": "roundrobin", "servers": pool_servers}
-    weighted = FILTERS["weight_distribution"](pool_servers, max_weight=variables["nginx_max_weight"])
+    weighted = FILTERS["pool_weights"](pool_servers, "nginx", False, variables["nginx_max_weight"])["servers"]
     directives = FILTERS["balance_directives"](pool, "nginx")
     assert not directives["ring"]
-    upstream = {**pool, "servers": weighted, "balance_lines": directives["lines"], "weight_scale": 1}
+    upstream = {**pool, "servers": weighted, "balance_lines": directives["lines"]}
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(ROLE / "templates")),
         trim_blocks=True,  # what ansible.builtin.template does

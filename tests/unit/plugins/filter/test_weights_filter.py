@@ -28,8 +28,8 @@ POOL = [
 ]
 
 
-def test_the_plugin_exposes_exactly_the_three_filters() -> None:
-    assert sorted(FILTERS) == ["distribution_fit", "weight_distribution", "wrr_schedule"]
+def test_the_plugin_exposes_exactly_the_four_filters() -> None:
+    assert sorted(FILTERS) == ["distribution_fit", "pool_weights", "weight_distribution", "wrr_schedule"]
 
 
 def test_filters_return_what_the_core_returns() -> None:

@@ -187,11 +187,19 @@ def test_backups_are_weighted_among_themselves() -> None:
     assert [item["share"] for item in result] == pytest.approx([5 / 6, 1 / 6, 0, 0, 0])
 
 
-def test_weight_is_taken_as_capacity_when_capacity_is_absent() -> None:
-    result = core.weight_distribution(
-        [{"name": "a", "weight": 8}, {"name": "b", "weight": 4}, {"name": "c", "weight": 2}]
-    )
-    assert weights_of(result) == [4, 2, 1]
+def test_a_weight_without_a_capacity_is_a_weight() -> None:
+    result = core.weight_distribution([{"name": "a", "weight": 10}, {"name": "b", "weight": 5}])
+    assert weights_of(result) == [10, 5]
+    assert [item["share"] for item in result] == pytest.approx([2 / 3, 1 / 3])
+    # beside servers weighted from capacities, it stays as given; a weight of 0 drains
+    mixed = [
+        {"name": "a", "capacity": 8},
+        {"name": "b", "capacity": 4},
+        {"name": "c", "weight": 3},
+        {"name": "d", "weight": 0},
+    ]
+    assert weights_of(core.weight_distribution(mixed)) == [2, 1, 3, 0]
+    assert core.weight_distribution(mixed)[3]["state"] == "drain"
     # capacity wins over weight when both are given
     both = [{"name": "a", "capacity": 1, "weight": 9}, {"name": "b", "capacity": 1}]
     result = core.weight_distribution(both)
@@ -312,15 +320,16 @@ INF = float("inf")
             [{"name": "a"}],
             {},
             ValueError,
-            "backends[0] 'a' has no capacity (and no weight to take as its capacity)",
+            "backends[0] 'a' has no capacity and no weight",
             id="no capacity",
         ),
         pytest.param(
             [{"name": "a", "weight": -2}],
             {},
             ValueError,
-            "backends[0] 'a' has a negative weight: -2",
-            id="negative weight as capacity",
+            "backends[0] 'a' has a weight that is not an integer within 0..256: int -2 (a weight given "
+            "without a capacity is used as it is)",
+            id="negative weight",
         ),
         pytest.param(
             backends(1, 2, b="up"),

@@ -1,0 +1,48 @@
+# Copyright (c) lbstack maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters operator_state_apply, operator_state_update and operator_state_describe (documented in the .yml
+files beside). Thin wrappers around plugin_utils/_operator_state.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.lbstack.ha.plugins.plugin_utils._operator_state import apply_state, describe, update_state
+
+_T = TypeVar("_T")
+
+
+def _run(func: Callable[..., _T], *args: Any) -> _T:
+    try:
+        return func(*args)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def operator_state_apply(pools: Any, state: Any) -> list[dict[str, Any]]:
+    return _run(apply_state, pools, state)
+
+
+def operator_state_update(
+    state: Any, pools: Any, action: Any, server: Any = None, pool: Any = "*", weight: Any = None
+) -> dict[str, Any]:
+    return _run(update_state, state, pools, action, server, pool, weight)
+
+
+def operator_state_describe(state: Any) -> list[str]:
+    return _run(describe, state)
+
+
+class FilterModule:
+    """lbstack.ha operator state filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "operator_state_apply": operator_state_apply,
+            "operator_state_update": operator_state_update,
+            "operator_state_describe": operator_state_describe,
+        }

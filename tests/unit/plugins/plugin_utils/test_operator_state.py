@@ -1,0 +1,139 @@
+"""The operator state core: actions recorded as desired state, applied to the pools the same way for both
+engines, and bad input refused with a message naming the variable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.lbstack.ha.plugins.plugin_utils import _operator_state as core
+from ansible_collections.lbstack.ha.plugins.plugin_utils import _weights
+
+POOLS: list[dict[str, Any]] = [
+    {"name": "web", "servers": [{"name": "web1", "capacity": 2}, {"name": "web2", "capacity": 1}]},
+    {"name": "api", "servers": [{"name": "web2", "capacity": 1}, {"name": "web3", "capacity": 1, "state": "drain"}]},
+]
+
+
+def states(pools: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {p["name"]: {s["name"]: s.get("state", "active") for s in p["servers"]} for p in pools}
+
+
+def test_a_drain_applies_to_every_pool_holding_the_server() -> None:
+    state = core.update_state({}, POOLS, "drain", "web2")
+    assert state == {"servers": {"web2": {"*": {"state": "drain"}}}, "pools": {}}
+    assert states(core.apply_state(POOLS, state)) == {
+        "web": {"web1": "active", "web2": "drain"},
+        "api": {"web2": "drain", "web3": "drain"},
+    }
+
+
+def test_a_drain_in_one_pool_and_undrain() -> None:
+    state = core.update_state({}, POOLS, "drain", "web2", "api")
+    assert states(core.apply_state(POOLS, state))["web"]["web2"] == "active"
+    assert states(core.apply_state(POOLS, state))["api"]["web2"] == "drain"
+    assert core.update_state(state, POOLS, "undrain", "web2", "api") == core.empty_state()
+
+
+def test_undrain_of_a_server_the_inventory_drains_records_active() -> None:
+    state = core.update_state({}, POOLS, "undrain", "web3")
+    assert state["servers"]["web3"]["*"] == {"state": "active"}
+    applied = core.apply_state(POOLS, state)
+    assert states(applied)["api"]["web3"] == "active"
+    # and it gets its computed weight again, not 0
+    weights = _weights.pool_weights(applied[1]["servers"])["servers"]
+    assert [s["weight"] for s in weights] == [1, 1]
+    assert core.update_state(state, POOLS, "forget", "web3") == core.empty_state()
+
+
+def test_disable_weight_and_maintenance() -> None:
+    state = core.update_state({}, POOLS, "disable", "web1")
+    state = core.update_state(state, POOLS, "weight", "web2", "*", "50%")
+    state = core.update_state(state, POOLS, "maintenance", None, "api")
+    applied = core.apply_state(POOLS, state)
+    assert applied[0]["servers"][0]["state"] == "down"
+    assert applied[0]["servers"][1]["operator_weight"] == "50%"
+    assert [p["maintenance"] for p in applied] == [False, True]
+    assert core.describe(state) == [
+        "pool api - maintenance",
+        "server web1 in every pool - state down",
+        "server web2 in every pool - weight 50%",
+    ]
+    state = core.update_state(state, POOLS, "unmaintenance", None, "api")
+    state = core.update_state(state, POOLS, "unweight", "web2")
+    state = core.update_state(state, POOLS, "enable", "web1")
+    assert state == core.empty_state()
+
+
+def test_a_setting_for_every_pool_replaces_the_single_pools_ones() -> None:
+    state = core.update_state({}, POOLS, "weight", "web2", "api", 3)
+    state = core.update_state(state, POOLS, "weight", "web2", "*", "7")
+    assert state["servers"]["web2"] == {"*": {"weight": 7}}
+
+
+def test_apply_leaves_the_pools_as_given() -> None:
+    before = repr(POOLS)
+    core.apply_state(POOLS, core.update_state({}, POOLS, "drain", "web1"))
+    assert repr(POOLS) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("reboot", "web1"), "lbstack_action must be one of drain, undrain, disable, enable, weight"),
+        (("drain", "web9"), "lbstack_backend must be a server of any pool, one of web1, web2, web3; got 'web9'"),
+        (("drain", "web1", "api"), "lbstack_backend must be a server of pool api, one of web2, web3; got 'web1'"),
+        (("drain", "web1", "nope"), "lbstack_pool must be * (every pool) or one of web, api, got 'nope'"),
+        (("maintenance", None), "lbstack_action=maintenance needs one pool in lbstack_pool, one of web, api"),
+        (("weight", "web1", "*", 0), "has a weight that is neither an integer >= 1 nor a percentage such as 50%: 0"),
+        (("weight", "web1", "*", "half"), "nor a percentage such as 50%: 'half'"),
+    ],
+)
+def test_bad_actions_are_refused(args: tuple, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        core.update_state({}, POOLS, *args)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"servers": {"web1": {"*": {"state": "gone"}}}}, "has an unknown state 'gone': expected one of active"),
+        ({"servers": {"web1": {"*": {"color": 1}}}}, "may only hold state and weight"),
+        ({"pools": {"web": {"maintenance": "yes"}}}, "pool 'web' may only hold maintenance: true"),
+        ({"other": 1}, "the operator state has unknown keys ['other']"),
+    ],
+)
+def test_a_bad_state_file_is_refused(state: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        core.apply_state(POOLS, state)
+    assert message in str(caught.value)
+
+
+def test_a_bad_sorry_server_is_refused() -> None:
+    pools = [{**POOLS[0], "sorry_server": {"address": "10.0.0.9; return", "port": 80}}]
+    with pytest.raises(ValueError, match="pool 'web' has a sorry_server that is not"):
+        core.apply_state(pools, {})
+    ok = [{**POOLS[0], "sorry_server": {"address": "10.0.0.9", "port": 8080}}]
+    assert core.apply_state(ok, {})[0]["sorry_server"] == {"address": "10.0.0.9", "port": 8080}
+
+
+actions = st.sampled_from(["drain", "undrain", "disable", "enable", "weight", "unweight", "forget"])
+
+
+@given(
+    steps=st.lists(st.tuples(actions, st.sampled_from(["web1", "web2", "web3"]), st.sampled_from(["*", "web", "api"])))
+)
+def test_any_sequence_of_actions_gives_a_state_that_applies(steps: list[tuple[str, str, str]]) -> None:
+    state: dict[str, Any] = core.empty_state()
+    for action, server, pool in steps:
+        try:
+            state = core.update_state(state, POOLS, action, server, pool, "50%")
+        except ValueError as exc:
+            assert "lbstack_backend must be a server of pool" in str(exc)
+    assert core.check_state(state) == state
+    applied = core.apply_state(POOLS, state)
+    assert {s.get("state", "active") for p in applied for s in p["servers"]} <= {"active", "drain", "down"}
