@@ -610,7 +610,7 @@ def pool_weights(
     if not _is_int(ring_per_capacity) or not 1 <= ring_per_capacity <= limit:
         raise ValueError(f"ring_per_capacity must be an integer within 1..{limit}, got {_got(ring_per_capacity)}")
     weighted = weight_distribution(servers, max_weight, 1, limit)
-    _, max_weight = _check_bounds(max_weight, 1, limit)
+    _unused, max_weight = _check_bounds(max_weight, 1, limit)
     from_capacity: list[int] = []
     ids: dict[int, str] = {}
     for index, out in enumerate(weighted):

@@ -38,7 +38,7 @@ def old_ring_scaling(capacities: list[float]) -> list[int]:
 def test_ring_weights_follow_each_capacity_alone(capacities: list[int], without_last: list[int]) -> None:
     before = rendered(pool(*capacities))
     after = rendered(pool(*without_last))
-    assert [w for w, _ in before.values()] == [16 * c for c in capacities]
+    assert [w for w, _unused in before.values()] == [16 * c for c in capacities]
     assert all(before[name] == after[name] for name in after)
 
 
@@ -88,7 +88,7 @@ def ring_owner(servers: dict[str, tuple], keys: list[int]) -> dict[int, str]:
         for name, (weight, sid) in servers.items()
         for n in range(weight * 16)
     )
-    hashes = [p for p, _ in points]
+    hashes = [p for p, _unused in points]
     return {k: points[bisect.bisect_left(hashes, k) % len(points)][1] for k in keys}
 
 
