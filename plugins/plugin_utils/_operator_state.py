@@ -101,7 +101,7 @@ def settings_for(state: Mapping[str, Any], server: str, pool: str) -> dict[str, 
 
 
 def apply_state(pools: Any, state: Any) -> list[dict[str, Any]]:
-    """The pools with the operator state applied: each server's `state` replaced by the operator's, an
+    """The pools with the operator state applied: each server's `state` (default active) replaced by the operator's, an
     `operator_weight` for lbstack.ha.pool_weights, and `maintenance: true` on pools in maintenance.
     Entries naming a server or pool that is not in the pools are ignored (the inventory may have dropped it)."""
     checked = check_state(state)
@@ -111,7 +111,8 @@ def apply_state(pools: Any, state: Any) -> list[dict[str, Any]]:
         new = copy.deepcopy(dict(pool))
         servers = []
         for given in new["servers"]:
-            server = dict(given)
+            # Every server carries its state, "active" when the inventory gives none (as the weights read it).
+            server = {"state": "active", **dict(given)}
             settings = settings_for(checked, str(server.get("name")), str(new["name"]))
             if "state" in settings:
                 server["state"] = settings["state"]

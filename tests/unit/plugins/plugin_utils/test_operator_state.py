@@ -74,6 +74,13 @@ def test_a_setting_for_every_pool_replaces_the_single_pools_ones() -> None:
     assert state["servers"]["web2"] == {"*": {"weight": 7}}
 
 
+def test_every_applied_server_has_a_state() -> None:
+    # Servers listed in the inventory without a state are active; backend_state.yml reads every server's state
+    # (an undrain of a server listed so in a second pool failed: "dict has no attribute state").
+    applied = core.apply_state(POOLS, core.update_state({}, POOLS, "undrain", "web1"))
+    assert [[s["state"] for s in p["servers"]] for p in applied] == [["active", "active"], ["active", "drain"]]
+
+
 def test_apply_leaves_the_pools_as_given() -> None:
     before = repr(POOLS)
     core.apply_state(POOLS, core.update_state({}, POOLS, "drain", "web1"))
