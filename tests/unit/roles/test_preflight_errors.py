@@ -77,7 +77,8 @@ CASES = [
         "haproxy",
         "maxconn beyond the open files limit",
         with_(HAPROXY, haproxy_maxconn=100_000_000),
-        "haproxy_maxconn=100000000 (maxconn 100000000) needs about 200000100 open files but the hard limit on host "
+        # 2 x maxconn, plus 100 and 2 for each of the bind, the stats listener and the server.
+        "haproxy_maxconn=100000000 (maxconn 100000000) needs about 200000106 open files but the hard limit on host "
         "localhost is",
     ),
     (
