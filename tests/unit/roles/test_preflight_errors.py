@@ -262,7 +262,7 @@ CASES = [
         "proxy events file whose name would end the unit's shell command",
         with_(KEEPALIVED, keepalived_proxy_events_file="/run/down'; rm -rf /; '"),
         "keepalived_proxy_events_file on host localhost must be an absolute path of letters, digits and . _ / - only"
-        ' (got "/run/down\'; rm -rf /; \'")',
+        " (got \"/run/down'; rm -rf /; '\")",
     ),
     (
         "keepalived",
