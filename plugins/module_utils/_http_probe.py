@@ -209,7 +209,7 @@ def closed_by_peer(sock: socket.socket | None) -> bool:
     if sock is None:
         return True
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        readable = select.select([sock], [], [], 0)[0]
     except (OSError, ValueError):  # closed under us
         return True
     return bool(readable)
