@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import select
 import socket
 import time
 from urllib.parse import urlsplit
@@ -202,8 +203,25 @@ class _Connection(http.client.HTTPConnection):
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
+def closed_by_peer(sock: socket.socket | None) -> bool:
+    """Whether an idle kept-alive socket can no longer carry a request: readable means the server closed it (or
+    sent what nobody asked for). What urllib3 checks before it reuses a pooled connection."""
+    if sock is None:
+        return True
+    try:
+        readable = select.select([sock], [], [], 0)[0]
+    except (OSError, ValueError):  # closed under us
+        return True
+    return bool(readable)
+
+
 class Prober:
-    """Sends GET requests to one target: a new TCP connection per request, or kept alive (one per source)."""
+    """Sends GET requests to one target: a new TCP connection per request, or kept alive (one per source).
+
+    Kept alive, a connection the server closed while it was idle is replaced before the next request (checked as
+    urllib3 does, counted in `closed_idle`); one that fails under a request is tried again once on a new
+    connection, unless `retry_stale` is false: then that request fails, as it does for a client without retries.
+    """
 
     def __init__(
         self,
@@ -213,6 +231,7 @@ class Prober:
         host_header: str | None = None,
         headers: dict[str, str] | None = None,
         keepalive: bool = False,
+        retry_stale: bool = True,
     ) -> None:
         self.target = target
         self.timeout = timeout
@@ -224,7 +243,10 @@ class Prober:
         if not keepalive:
             self.headers["Connection"] = "close"
         self.keepalive = keepalive
+        self.retry_stale = retry_stale
         self.connections = 0  # TCP connections opened so far
+        self.closed_idle = 0  # kept-alive connections the server had closed before the next request
+        self.closed_announced = 0  # kept-alive answers that said "Connection: close"
         self._kept: dict[str | None, _Connection] = {}
 
     def _opened(self) -> None:
@@ -242,7 +264,11 @@ class Prober:
         result = Result(time.monotonic())
         deadline = result.started + self.timeout
         conn = self._kept.pop(source, None)
-        may_retry = conn is not None
+        if conn is not None and closed_by_peer(conn.sock):
+            conn.close()
+            conn = None
+            self.closed_idle += 1
+        may_retry = conn is not None and self.retry_stale
         if conn is None:
             conn = _Connection(self.target.host, self.target.port, source, self._opened)
         while True:
@@ -269,9 +295,11 @@ class Prober:
                 result.backend = backend_name(response.headers, body, self.header)
             else:
                 result.error = f"HTTP {response.status}"
-            if self.keepalive and complete and conn.sock is not None:
+            if self.keepalive and complete and conn.sock is not None and not response.will_close:
                 self._kept[source] = conn
             else:
+                if self.keepalive and response.will_close:
+                    self.closed_announced += 1
                 conn.close()
             break
         result.finished = time.monotonic()

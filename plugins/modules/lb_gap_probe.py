@@ -12,7 +12,8 @@ version_added: 0.1.0
 author: lbstack maintainers (@lbstack)
 description:
   - Sends an HTTP GET to O(url) every O(interval) seconds for O(duration) seconds, each on a new TCP
-    connection that may take at most O(timeout) seconds, connect and whole answer included, and reports the
+    connection (or, with O(keepalive), on one kept alive) that may take at most O(timeout) seconds, connect and
+    whole answer included, and reports the
     longest interval between two consecutive successful responses, what a client sees of a failover.
   - A probe succeeds when it gets a 2xx answer. The answering backend is named by a response header (default
     C(X-Backend)) or, without it, by the first line of the body.
@@ -64,6 +65,17 @@ options:
     description:
       - Also add an event to RV(timeline) whenever the answering backend changes between two successes.
       - Off by default, because behind a round-robin balancer the backend changes at every probe.
+    type: bool
+    default: false
+  keepalive:
+    description:
+      - Send every probe on one HTTP/1.1 connection kept alive, as a browser or an API client does, instead of a
+        new connection per probe.
+      - A connection the server closed while it was idle is replaced before the next probe (checked as urllib3
+        checks a pooled connection, counted in RV(closed_idle)); one whose answer announces its close (header
+        C(Connection) C(close)) is replaced after that answer (RV(closed_announced)).
+      - A probe is never sent twice. A kept-alive connection that closes or resets under a probe fails that probe,
+        which is what a client without retries sees across a reload.
     type: bool
     default: false
   stop_file:
@@ -232,6 +244,18 @@ stopped_by_file:
   description: Whether O(stop_file) appeared and ended probing before O(duration).
   type: bool
   returned: always
+connections:
+  description: TCP connections opened (one per probe without O(keepalive)).
+  type: int
+  returned: always
+closed_idle:
+  description: With O(keepalive), connections the server had closed while idle, replaced before the next probe.
+  type: int
+  returned: always
+closed_announced:
+  description: With O(keepalive), answers that announced their close (C(Connection) C(close)); a new one followed.
+  type: int
+  returned: always
 """
 
 import os
@@ -263,6 +287,7 @@ ARGUMENT_SPEC = {
     "max_events": {"type": "int", "default": 200},
     "timeline_backend_changes": {"type": "bool", "default": False},
     "stop_file": {"type": "path"},
+    "keepalive": {"type": "bool", "default": False},
 }
 
 
@@ -293,9 +318,10 @@ def probe_gaps(
     start_at: float | None = None,
     timeline_backend_changes: bool = False,
     stop_file: str | None = None,
+    keepalive: bool = False,
 ) -> dict:
     """Probes and returns the module's figures; raises ValueError for a bad URL only."""
-    prober = Prober(Target(url), timeout, backend_header, host_header)
+    prober = Prober(Target(url), timeout, backend_header, host_header, keepalive=keepalive, retry_stale=False)
     waited = wait_until(start_at)
     wall_start = time.time()
     start = time.monotonic()
@@ -349,6 +375,7 @@ def probe_gaps(
                 truncated = True
         last_state = state
     spent = time.monotonic() - start
+    prober.close()
 
     if succeeded < 2:
         gap, gap_start, gap_end = spent, 0.0, spent
@@ -372,6 +399,9 @@ def probe_gaps(
         "timeline_truncated": truncated,
         "duration": round(spent, 4),
         "stopped_by_file": stopped_by_file,
+        "connections": prober.connections,
+        "closed_idle": prober.closed_idle,
+        "closed_announced": prober.closed_announced,
     }
 
 
@@ -418,6 +448,7 @@ def main() -> None:
         start_at=p["start_at"],
         timeline_backend_changes=p["timeline_backend_changes"],
         stop_file=p["stop_file"],
+        keepalive=p["keepalive"],
     )
     module.exit_json(changed=False, **result)
 

@@ -259,6 +259,13 @@ CASES = [
     ),
     (
         "keepalived",
+        "proxy events file whose name would end the unit's shell command",
+        with_(KEEPALIVED, keepalived_proxy_events_file="/run/down'; rm -rf /; '"),
+        "keepalived_proxy_events_file on host localhost must be an absolute path of letters, digits and . _ / - only"
+        " (got \"/run/down'; rm -rf /; '\")",
+    ),
+    (
+        "keepalived",
         "unicast peer without an address",
         with_(KEEPALIVED, keepalived_unicast=True),
         "unicast VRRP on host localhost: no address known for ['VI_1/localhost', 'VI_1/peer']",

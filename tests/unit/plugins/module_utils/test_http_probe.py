@@ -315,6 +315,65 @@ def test_keepalive_survives_a_server_that_drops_idle_connections(serve) -> None:
     assert len(server.seen) == 4
 
 
+def test_keepalive_replaces_a_connection_closed_while_idle_without_resending(serve) -> None:
+    """A connection the server closed while idle is seen before the next request (urllib3's check) and
+    replaced: no request is lost or sent twice, even without retries."""
+
+    def answer_and_hang_up(h: BaseHTTPRequestHandler) -> None:
+        send(h, b"web1\n")
+        h.close_connection = True
+
+    server = serve(answer_and_hang_up)
+    prober = probe.Prober(probe.Target(server.url), 1.0, keepalive=True, retry_stale=False)
+    results = []
+    for _ in range(3):
+        results.append(prober.get())
+        time.sleep(0.05)  # the server's FIN arrives while the connection is idle
+    prober.close()
+    assert [r.error for r in results] == [None] * 3
+    assert (prober.connections, prober.closed_idle, len(server.seen)) == (3, 2, 3)
+
+
+def test_keepalive_counts_answers_that_announce_the_close(serve) -> None:
+    def answer_with_close(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "5")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(b"web1\n")
+        h.close_connection = True
+
+    server = serve(answer_with_close)
+    prober = probe.Prober(probe.Target(server.url), 1.0, keepalive=True, retry_stale=False)
+    results = [prober.get() for _ in range(3)]
+    prober.close()
+    assert [r.backend for r in results] == ["web1"] * 3
+    assert (prober.connections, prober.closed_announced, prober.closed_idle) == (3, 3, 0)
+
+
+def test_without_retries_a_kept_alive_connection_that_closes_under_a_request_fails_it(serve) -> None:
+    """The second request of each connection is read and dropped unanswered, as an old worker that shuts
+    down under it would: without retries it fails, with them it is sent once more on a new connection."""
+    served: dict[int, int] = {}
+
+    def drop_the_second(h: BaseHTTPRequestHandler) -> None:
+        port = h.client_address[1]
+        served[port] = served.get(port, 0) + 1
+        if served[port] == 2:
+            h.close_connection = True
+            return
+        send(h, b"web1\n")
+
+    server = serve(drop_the_second)
+    strict = probe.Prober(probe.Target(server.url), 1.0, keepalive=True, retry_stale=False)
+    assert [strict.get().error for _ in range(2)] == [None, "closed without response"]
+    strict.close()
+    lenient = probe.Prober(probe.Target(server.url), 1.0, keepalive=True)
+    assert [lenient.get().error for _ in range(2)] == [None, None]
+    lenient.close()
+    assert lenient.connections == 2
+
+
 def test_keepalive_drops_a_connection_whose_answer_was_not_read_whole(serve) -> None:
     big = b"web1\n" + b"x" * (probe.MAX_BODY * 2)
     server = serve(lambda h: send(h, big))

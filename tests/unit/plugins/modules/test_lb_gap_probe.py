@@ -89,6 +89,18 @@ def test_without_a_fault_the_gap_is_about_the_interval(servers) -> None:
     assert 0 < result["slowest_success"] < 0.15
 
 
+def test_keepalive_probes_on_one_connection(servers) -> None:
+    """Kept alive, every probe goes over one connection (what the server closes is counted by the shared
+    prober, tests/unit/plugins/module_utils/test_http_probe.py); without, one connection per probe."""
+    server = servers(["web1", "web2"])
+    kept = probe_gaps(server.url, duration=0.3, interval=0.01, keepalive=True)
+    assert kept["failures"] == 0 and kept["probes"] > 10, kept
+    assert (kept["connections"], kept["closed_idle"], kept["closed_announced"]) == (1, 0, 0)
+    assert len(server.clients()) == 1
+    fresh = probe_gaps(server.url, duration=0.2, interval=0.01)
+    assert fresh["connections"] == fresh["probes"]
+
+
 def test_a_refusing_outage_is_measured(servers) -> None:
     """The server's port is closed for 0.5 s: the longest gap is that outage, seen where it happened."""
     server = servers(["web1"])
