@@ -12,24 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.lbstack.ha.plugins.plugin_utils._balance import balance_directives, sequence_periods
-
-
-def _run(func: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return func(*args)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+from ansible_collections.lbstack.ha.plugins.plugin_utils._filter_errors import run_filter
 
 
 def balance_directives_filter(pool: Any, engine: Any) -> dict[str, Any]:
-    return _run(balance_directives, pool, engine)
+    return run_filter(balance_directives, pool, engine)
 
 
 def sequence_periods_filter(order: Any, max_period: Any) -> list[int]:
-    return _run(sequence_periods, order, max_period)
+    return run_filter(sequence_periods, order, max_period)
 
 
 class FilterModule:

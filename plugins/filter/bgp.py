@@ -14,15 +14,13 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lbstack.ha.plugins.plugin_utils._bgp import bgp_problems
+from ansible_collections.lbstack.ha.plugins.plugin_utils._filter_errors import run_filter
 
 
 def bgp_problems_filter(node: Any, host: Any, others: Any = None) -> list[str]:
     if not isinstance(host, str):
         raise AnsibleFilterError(f"host must be a string, got {type(host).__name__}")
-    try:
-        return bgp_problems(host, node, others if others is not None else {})
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+    return run_filter(bgp_problems, host, node, others if others is not None else {})
 
 
 class FilterModule:

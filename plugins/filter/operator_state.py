@@ -7,34 +7,24 @@ files beside). Thin wrappers around plugin_utils/_operator_state.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.lbstack.ha.plugins.plugin_utils._filter_errors import run_filter
 from ansible_collections.lbstack.ha.plugins.plugin_utils._operator_state import apply_state, describe, update_state
-
-_T = TypeVar("_T")
-
-
-def _run(func: Callable[..., _T], *args: Any) -> _T:
-    try:
-        return func(*args)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(str(exc)) from exc
 
 
 def operator_state_apply(pools: Any, state: Any) -> list[dict[str, Any]]:
-    return _run(apply_state, pools, state)
+    return run_filter(apply_state, pools, state)
 
 
 def operator_state_update(
     state: Any, pools: Any, action: Any, server: Any = None, pool: Any = "*", weight: Any = None
 ) -> dict[str, Any]:
-    return _run(update_state, state, pools, action, server, pool, weight)
+    return run_filter(update_state, state, pools, action, server, pool, weight)
 
 
 def operator_state_describe(state: Any) -> list[str]:
-    return _run(describe, state)
+    return run_filter(describe, state)
 
 
 class FilterModule:

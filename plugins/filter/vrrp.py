@@ -12,16 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.lbstack.ha.plugins.plugin_utils._filter_errors import run_filter
 from ansible_collections.lbstack.ha.plugins.plugin_utils._vrrp import priority_matrix
 
 
 def vrrp_priority_matrix_filter(nodes: Any, vips: Any, base: Any = 200, step: Any = 10) -> list[dict[str, Any]]:
-    try:
-        return [dict(row) for row in priority_matrix(nodes, vips, base, step)]
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+    return [dict(row) for row in run_filter(priority_matrix, nodes, vips, base, step)]
 
 
 class FilterModule:

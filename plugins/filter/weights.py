@@ -10,10 +10,11 @@ ValueError and TypeError; here those become AnsibleFilterError (Ansible puts the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.lbstack.ha.plugins.plugin_utils._filter_errors import run_filter
 from ansible_collections.lbstack.ha.plugins.plugin_utils._weights import (
     distribution_fit,
     pool_weights,
@@ -21,15 +22,6 @@ from ansible_collections.lbstack.ha.plugins.plugin_utils._weights import (
     weight_distribution,
     wrr_schedule,
 )
-
-_T = TypeVar("_T")
-
-
-def _run(func: Callable[..., _T], *args: Any) -> _T:
-    try:
-        return func(*args)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(str(exc)) from exc
 
 
 def _require_list(what: str, value: Any) -> None:
@@ -43,7 +35,7 @@ def weight_distribution_filter(
     min_weight: Any = 1,
 ) -> list[dict[str, Any]]:
     _require_list("backends", backends)
-    return _run(weight_distribution, backends, max_weight, min_weight)
+    return run_filter(weight_distribution, backends, max_weight, min_weight)
 
 
 def pool_weights_filter(
@@ -54,12 +46,12 @@ def pool_weights_filter(
     ring_per_capacity: Any = 16,
 ) -> dict[str, Any]:
     _require_list("servers", servers)
-    return _run(pool_weights, servers, engine, ring, max_weight, ring_per_capacity)
+    return run_filter(pool_weights, servers, engine, ring, max_weight, ring_per_capacity)
 
 
 def wrr_schedule_filter(backends: Any, count: Any) -> list[str]:
     _require_list("backends", backends)
-    return _run(wrr_schedule, backends, count)
+    return run_filter(wrr_schedule, backends, count)
 
 
 def distribution_fit_filter(
@@ -72,7 +64,7 @@ def distribution_fit_filter(
         kind = type_name(observed)
         raise AnsibleFilterError(f"observed must be a mapping of backend name to count, got {kind}")
     _require_list("backends", backends)
-    return _run(distribution_fit, observed, backends, tolerance, alpha)
+    return run_filter(distribution_fit, observed, backends, tolerance, alpha)
 
 
 class FilterModule:
