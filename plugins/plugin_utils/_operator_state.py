@@ -246,3 +246,43 @@ def describe(state: Any) -> list[str]:
             parts = [f"{key} {entry[key]}" for key in _ENTRY_KEYS if key in entry]
             lines.append(f"server {server} in {where} - {', '.join(parts)}")
     return lines
+
+
+WAITING_ACTIONS = ("drain", "disable", "maintenance")
+
+
+def drain_targets(applied: Any, action: Any, server: Any = None, pool: Any = ALL_POOLS) -> dict[str, Any]:
+    """What a drain, disable or maintenance waits for, from the pools with the new state applied (apply_state).
+
+    The servers the action takes out of the pools it names: every server of a pool in maintenance, or `server`
+    where it is now drain or down. A server that another pool still sends traffic to is not waited for: its
+    connections cannot be told apart. Returns {"wait": [{"name", "target"}] (target "address:port", an IPv6
+    address in brackets, as ss takes it), "still_serving": ["NAME (pool POOL)", ...]}; "wait" is empty for an
+    action that does not wait.
+    """
+    pools = _pool_list(applied)
+    out: dict[str, str] = {}
+    for entry in pools:
+        if pool not in (ALL_POOLS, entry["name"]):
+            continue
+        for s in entry["servers"]:
+            if entry.get("maintenance") or (s.get("name") == server and s.get("state") in ("drain", "down")):
+                if "address" not in s or "port" not in s:
+                    raise ValueError(f"server {s.get('name')!r} of pool {entry['name']!r} needs an address and a port")
+                address = str(s["address"])
+                host = f"[{address}]" if ":" in address and not address.startswith("[") else address
+                out[str(s["name"])] = f"{host}:{s['port']}"
+    still_serving = [
+        f"{s['name']} (pool {entry['name']})"
+        for entry in pools
+        if not entry.get("maintenance")
+        for s in entry["servers"]
+        if s.get("name") in out and s.get("state") not in ("drain", "down")
+    ]
+    serving = {label.split(" (pool ", 1)[0] for label in still_serving}
+    wait = [
+        {"name": name, "target": target}
+        for name, target in out.items()
+        if action in WAITING_ACTIONS and name not in serving
+    ]
+    return {"wait": wait, "still_serving": still_serving}

@@ -144,3 +144,48 @@ def test_any_sequence_of_actions_gives_a_state_that_applies(steps: list[tuple[st
     assert core.check_state(state) == state
     applied = core.apply_state(POOLS, state)
     assert {s.get("state", "active") for p in applied for s in p["servers"]} <= {"active", "drain", "down"}
+
+
+# What a drain, disable or maintenance waits for (drain_targets), from the pools with the new state applied.
+ADDRESSED: list[dict[str, Any]] = [
+    {
+        "name": "web",
+        "servers": [
+            {"name": "web1", "address": "10.0.0.1", "port": 8080, "capacity": 2},
+            {"name": "web2", "address": "fd00::2", "port": 8080, "capacity": 1},
+        ],
+    },
+    {"name": "api", "servers": [{"name": "web2", "address": "fd00::2", "port": 9000, "capacity": 1}]},
+]
+
+
+def targets(action: str, server: str | None = None, pool: str = "*") -> dict[str, Any]:
+    state = core.update_state({}, ADDRESSED, action, server, pool)
+    return core.drain_targets(core.apply_state(ADDRESSED, state), action, server, pool)
+
+
+def test_a_drain_in_every_pool_waits_for_the_server_ipv6_in_brackets() -> None:
+    assert targets("drain", "web2") == {
+        "wait": [{"name": "web2", "target": "[fd00::2]:9000"}],
+        "still_serving": [],
+    }
+
+
+def test_a_drain_in_one_pool_does_not_wait_for_a_server_another_pool_still_uses() -> None:
+    assert targets("drain", "web2", "web") == {"wait": [], "still_serving": ["web2 (pool api)"]}
+
+
+def test_maintenance_waits_for_every_server_of_the_pool_no_other_pool_uses() -> None:
+    assert targets("maintenance", None, "web") == {
+        "wait": [{"name": "web1", "target": "10.0.0.1:8080"}],
+        "still_serving": ["web2 (pool api)"],
+    }
+
+
+@pytest.mark.parametrize("action", ["weight", "undrain", "enable"])
+def test_actions_that_take_nothing_out_wait_for_nothing(action: str) -> None:
+    state = core.update_state({}, ADDRESSED, "disable", "web1")
+    if action == "weight":
+        state = core.update_state(state, ADDRESSED, "weight", "web2", "*", "50%")
+    applied = core.apply_state(ADDRESSED, state)
+    assert core.drain_targets(applied, action, "web2")["wait"] == []
