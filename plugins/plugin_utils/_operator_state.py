@@ -100,6 +100,21 @@ def settings_for(state: Mapping[str, Any], server: str, pool: str) -> dict[str, 
     return merged
 
 
+def plain_copy(value: Any) -> Any:
+    """A copy of nested mappings and lists, rebuilt item by item.
+
+    Not copy.deepcopy: the pools Ansible 2.19 hands a filter are lazy containers, and deep-copying them renders
+    their templates where a filter named by its FQCN fails to load (a pool default such as
+    "{{ lbstack_vip | ansible.builtin.split('/') | first }}" raised "'dict' object is not callable"). Reading
+    each item renders it as any template is rendered.
+    """
+    if isinstance(value, Mapping):
+        return {key: plain_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_copy(item) for item in value]
+    return value
+
+
 def apply_state(pools: Any, state: Any) -> list[dict[str, Any]]:
     """The pools with the operator state applied: each server's `state` (default active) replaced by the operator's, an
     `operator_weight` for lbstack.ha.pool_weights, and `maintenance: true` on pools in maintenance.
@@ -108,7 +123,7 @@ def apply_state(pools: Any, state: Any) -> list[dict[str, Any]]:
     out = []
     for pool in _pool_list(pools):
         check_sorry_server(pool)
-        new = copy.deepcopy(dict(pool))
+        new = plain_copy(pool)
         servers = []
         for given in new["servers"]:
             # Every server carries its state, "active" when the inventory gives none (as the weights read it).

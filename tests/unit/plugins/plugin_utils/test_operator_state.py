@@ -87,6 +87,14 @@ def test_apply_leaves_the_pools_as_given() -> None:
     assert repr(POOLS) == before
 
 
+def test_apply_copies_nested_values_without_deepcopy() -> None:
+    pools = [{"name": "web", "health_check": {"path": "/", "expect_status": [200]}, "servers": [{"name": "web1"}]}]
+    applied = core.apply_state(pools, {})
+    applied[0]["health_check"]["expect_status"].append(204)
+    assert pools[0]["health_check"] == {"path": "/", "expect_status": [200]}
+    assert core.plain_copy(({"a": (1, 2)},)) == [{"a": [1, 2]}]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
