@@ -142,6 +142,7 @@ def request_headers(
         if host_header is not None:
             sent["Host"] = host_header
         conn.request("GET", path, headers=sent)
+        out["source"] = conn.sock.getsockname()[0]
         response = conn.getresponse()
         body = response.read(1 << 20)
         out["status"] = response.status
@@ -234,6 +235,7 @@ def websocket(
         if out["status"] != 101 or fields.get("sec-websocket-accept") != accept:
             raise ValueError(f"no upgrade: {lines[0]}")
         out["upgraded"] = True
+        out["opened_at"] = time.time()
         if rest:
             raise ValueError("data before the first message")
         for n, pause in enumerate((0.0, idle)):
@@ -245,6 +247,7 @@ def websocket(
             if (opcode, payload) != (0x1, message):
                 raise ValueError(f"echo {n} was opcode {opcode} {payload[:40]!r}")
             out["echoes"] += 1
+        out["last_echo_at"] = time.time()
         sock.sendall(ws_client_frame(0x8, struct.pack("!H", 1000)))
     except socket.timeout:
         out["error"] = "read timeout" if out["upgraded"] else "connect timeout"

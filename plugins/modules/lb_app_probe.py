@@ -133,6 +133,18 @@ download:
       header), C(sha256_expected) (of the known content), C(status), C(backend), C(seconds), C(ok), C(error).
   type: dict
   returned: when O(check=transfer)
+source:
+  description: The client's own address of the request (C(headers)), to compare with C(X-Forwarded-For).
+  type: str
+  returned: when O(check=headers) and the connection opened
+opened_at:
+  description: Epoch time the WebSocket handshake completed (C(websocket)).
+  type: float
+  returned: when O(check=websocket) and the session opened
+last_echo_at:
+  description: Epoch time the second echo arrived (C(websocket)), after the idle time.
+  type: float
+  returned: when O(check=websocket) and both echoes came back
 client:
   description: The peer address the backend saw (C(headers)).
   type: str

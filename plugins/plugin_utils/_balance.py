@@ -116,6 +116,8 @@ def _nginx(name: str, pool: Mapping[str, Any], algorithm: str, base: str, consis
         "source": ["hash $remote_addr consistent"],
     }.get(algorithm)
     if lines is None:
+        if pool.get("mode", "http") != "http":
+            raise ValueError(f"pool '{name}': balance hash hashes a request key, which needs mode http")
         kind, key = parse_hash_key(name, pool.get("hash_key", "uri"))
         variable = HASH_KEYS[kind][1].format(key.lower().replace("-", "_"))
         lines = [f"hash {variable}" + (" consistent" if consistent else "")]

@@ -366,6 +366,135 @@ CASES = [
         "keepalived_unicast_address 10.9.0.5 on host localhost is not an address of this host: unicast VRRP sends "
         "this host's adverts from it and the peers expect them from it (the host has 10.9.0.1)",
     ),
+    # Characters that would end a directive or a line, in every kind of value that reaches a config.
+    (
+        "haproxy",
+        "server name with a line break",
+        with_(HAPROXY, haproxy_backends=servers(name="w1\nserver evil 203.0.113.9:80")),
+        "haproxy_backends[0].servers[0].name 'w1\\nserver evil 203.0.113.9:80' holds a line break, which starts a "
+        "new directive (host localhost): names, addresses, paths and header values must each be one token",
+    ),
+    (
+        "haproxy",
+        "server address ending the directive",
+        with_(HAPROXY, haproxy_backends=servers(address="192.0.2.21;")),
+        "haproxy_backends[0].servers[0].address '192.0.2.21;' holds ';', which ends a directive (host localhost)",
+    ),
+    (
+        "haproxy",
+        "health check path with a space",
+        with_(HAPROXY, haproxy_backends=[{"name": "web", "health_check": {"path": "/a b"}, "servers": [SERVER]}]),
+        "haproxy_backends[0].health_check.path '/a b' holds a space, which splits the token in two (host localhost)",
+    ),
+    (
+        "haproxy",
+        "health check Host header with a comment sign",
+        with_(HAPROXY, haproxy_backends=[{"name": "web", "health_check": {"host": "a#b"}, "servers": [SERVER]}]),
+        "haproxy_backends[0].health_check.host 'a#b' holds '#', which starts a comment (host localhost)",
+    ),
+    (
+        "haproxy",
+        "trusted proxy with a quote",
+        with_(
+            HAPROXY,
+            haproxy_frontends=[
+                {
+                    "name": "web_in",
+                    "bind": ["192.0.2.100:80"],
+                    "default_backend": "web",
+                    "trusted_proxies": ['10.0.0.0/8"'],
+                }
+            ],
+        ),
+        "haproxy_frontends[0].trusted_proxies[0] '10.0.0.0/8\"' holds a double quote (host localhost)",
+    ),
+    (
+        "haproxy",
+        "stats password with a line break (never printed)",
+        with_(HAPROXY, haproxy_stats_password="secret\nstats admin if TRUE"),
+        "haproxy_stats_password holds a line break or another control character (host localhost)",
+    ),
+    (
+        "haproxy",
+        "stats user with a colon",
+        with_(HAPROXY, haproxy_stats_user="ad:min"),
+        "haproxy_stats_user 'ad:min' on host localhost must not hold ':', which separates it from the password",
+    ),
+    (
+        "haproxy",
+        "unknown pool mode",
+        with_(HAPROXY, haproxy_backends=[{"name": "web", "mode": "udp", "servers": [SERVER]}]),
+        "haproxy_backends item 'web' on host localhost needs a non-empty servers list with unique names, an address "
+        "and a port 1-65535 each (a weight_override 0-256), and mode http or tcp",
+    ),
+    (
+        "haproxy",
+        "timeout that is not a duration",
+        with_(HAPROXY, haproxy_backends=[{"name": "web", "timeouts": {"tunnel": "1 hour"}, "servers": [SERVER]}]),
+        "haproxy_backends item 'web' on host localhost: timeouts may hold connect, server, client, tunnel, each a "
+        "number with ms, s, m, h or d (got {'tunnel': '1 hour'})",
+    ),
+    (
+        "nginx",
+        "server name that injects directives through its comment line",
+        with_(NGINX, nginx_upstreams=[{"name": "web", "servers": [dict(SERVER, name="w1\nserver 203.0.113.9:80;")]}]),
+        "nginx_upstreams[0].servers[0].name 'w1\\nserver 203.0.113.9:80;' holds a line break, which starts a new "
+        "directive (host localhost): names, addresses, paths and header values must each be one token",
+    ),
+    (
+        "nginx",
+        "frontend name opening a block",
+        with_(NGINX, nginx_frontends=[{"name": "web{", "listen": ["192.0.2.100:80"], "upstream": "web"}]),
+        "nginx_frontends[0].name 'web{' holds '{', which opens a block (host localhost)",
+    ),
+    (
+        "nginx",
+        "body limit that is not a size",
+        with_(NGINX, nginx_upstreams=[{"name": "web", "body_limit": "1 GB", "servers": [SERVER]}]),
+        "nginx_upstreams item 'web' on host localhost: timeouts may hold connect, server, client, tunnel, each a "
+        "number with ms, s, m, h or d (got {}), body_limit a size such as 100m (got 1 GB)",
+    ),
+    (
+        "nginx",
+        "unknown pool mode",
+        with_(NGINX, nginx_upstreams=[{"name": "web", "mode": "udp", "servers": [SERVER]}]),
+        "nginx_upstreams item 'web' on host localhost has mode 'udp': it must be http or tcp",
+    ),
+    (
+        "nginx",
+        "TLS on a TCP pool",
+        with_(
+            NGINX,
+            nginx_frontends=[
+                {
+                    "name": "web",
+                    "listen": ["192.0.2.100:5432"],
+                    "upstream": "web",
+                    "tls": {"certificate": "/etc/ssl/db.pem", "key": "/etc/ssl/db.key"},
+                }
+            ],
+            nginx_upstreams=[{"name": "web", "mode": "tcp", "servers": [SERVER]}],
+        ),
+        "has mode 'tcp': it must be http or tcp, and a tcp pool's frontends take no tls block",
+    ),
+    (
+        "nginx",
+        "hash balancing on a TCP pool",
+        with_(NGINX, nginx_upstreams=[{"name": "web", "mode": "tcp", "balance": "hash", "servers": [SERVER]}]),
+        "nginx_upstreams item 'web' on host localhost: balance hash hashes a request key, which needs mode http",
+    ),
+    (
+        "keepalived",
+        "VRRP instance name with a space",
+        {"keepalived_instances": [with_(INSTANCE, name="VI 1")]},
+        "keepalived_instances[0].name 'VI 1' holds a space, which splits the token in two (host localhost)",
+    ),
+    (
+        "keepalived",
+        "VRRPv2 password with a comment sign (never printed)",
+        with_(KEEPALIVED, keepalived_auth_pass="pa#ss"),
+        "keepalived_auth_pass holds a line break, a space, a quote, a backslash or one of ; { } # ! (host localhost)",
+    ),
     (
         "bgp",
         "local ASN out of range",
