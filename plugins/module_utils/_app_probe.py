@@ -226,10 +226,10 @@ def websocket(
             head += piece
             if len(head) > 65536:
                 raise ValueError("handshake answer too long")
-        text, _, rest = head.partition(b"\r\n\r\n")
+        text, rest = head.partition(b"\r\n\r\n")[::2]
         lines = text.decode("latin-1").split("\r\n")
         out["status"] = int(lines[0].split()[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        fields = {k.strip().lower(): v.strip() for k, v in (line.partition(":")[::2] for line in lines[1:])}
         out["backend"] = fields.get("x-backend")
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
         if out["status"] != 101 or fields.get("sec-websocket-accept") != accept:

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: lb_app_probe
 short_description: Do what a real application does through an address (usually the VIP) and report what arrived
 version_added: 0.2.0
-author: lbstack maintainers
+author: lbstack maintainers (@lbstack)
 description:
   - Talks to O(host) and O(port) the way applications do and reports what arrived, for the demo backend
     (role C(lbstack.ha.backend)) behind a load balancer. O(check) picks the behaviour.
@@ -72,9 +72,11 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Probes in check mode too; the demo backend's uploads store nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: lbstack.ha.lb_traffic_count
