@@ -12,24 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.lbstack.ha.plugins.plugin_utils._config_tokens import haproxy_quote, unsafe_tokens
-
-
-def _run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return func(*args, **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+from ansible_collections.lbstack.ha.plugins.plugin_utils._filter_errors import run_filter
 
 
 def unsafe_tokens_filter(value: Any, name: Any, spaced: Any = (), raw: Any = (), skip: Any = ()) -> list[str]:
-    return _run(unsafe_tokens, value, name, spaced=spaced, raw=raw, skip=skip)
+    return run_filter(unsafe_tokens, value, name, spaced, raw, skip)
 
 
 def haproxy_quote_filter(value: Any) -> str:
-    return _run(haproxy_quote, value)
+    return run_filter(haproxy_quote, value)
 
 
 class FilterModule:
