@@ -57,11 +57,16 @@ def upload(host: str, port: int, size: int, timeout: float, path: str = "/upload
         conn.putheader("Content-Type", "application/octet-stream")
         conn.putheader("Content-Length", str(size))
         conn.endheaders()
-        for offset in range(0, size, CHUNK):
-            piece = pattern(offset, min(CHUNK, size - offset))
-            conn.send(piece)
-            digest.update(piece)
-            out["bytes_sent"] += len(piece)
+        try:
+            for offset in range(0, size, CHUNK):
+                piece = pattern(offset, min(CHUNK, size - offset))
+                conn.send(piece)
+                digest.update(piece)
+                out["bytes_sent"] += len(piece)
+        except OSError as exc:
+            # A server may answer before the body is in (HAProxy's 413 of a too large Content-Length) and close:
+            # the answer it sent is read as a client like curl reads it; without one the send error stands.
+            out["send_error"] = classify(exc, True)
         response = conn.getresponse()
         body = response.read(1 << 20)
         out["status"] = response.status
@@ -73,7 +78,7 @@ def upload(host: str, port: int, size: int, timeout: float, path: str = "/upload
             out["bytes_received"] = answer.get("bytes")
             out["sha256_received"] = answer.get("sha256")
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        out["error"] = classify(exc, True)
+        out["error"] = out.get("send_error") or classify(exc, True)
     finally:
         conn.close()
     out["sha256_sent"] = digest.hexdigest()

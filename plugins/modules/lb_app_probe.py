@@ -126,7 +126,8 @@ ok:
 upload:
   description:
     - C(transfer) upload figures; C(bytes_sent), C(sha256_sent), C(bytes_received) and C(sha256_received) (the
-      backend's answer), C(status), C(backend), C(seconds), C(ok), C(error) on failure.
+      backend's answer), C(status), C(backend), C(seconds), C(ok), C(error) on failure, C(send_error) when the
+      server closed before the body was sent (its answer, such as a 413, is still read and reported).
   type: dict
   returned: when O(check=transfer)
 download:

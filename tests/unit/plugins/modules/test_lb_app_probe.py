@@ -47,6 +47,31 @@ def test_a_refused_transfer_is_reported_not_raised() -> None:
     assert not result["ok"] and result["upload"]["error"] == "connection refused"
 
 
+def test_an_answer_before_the_body_is_read_like_curl_reads_it() -> None:
+    # HAProxy denies a too large Content-Length with 413 as soon as the headers are in, and closes.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def answer_early() -> None:
+            conn, _ = server.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                conn.shutdown(socket.SHUT_WR)
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=answer_early)
+        thread.start()
+        result = probe.upload("127.0.0.1", port, 50_000_000, 5)
+        thread.join()
+    assert result["status"] == 413 and result["error"] == "HTTP 413" and not result["ok"], result
+    assert result["bytes_sent"] < 50_000_000
+
+
 def test_what_the_backend_saw(app) -> None:
     _, port, _ = app
     result = probe.request_headers("127.0.0.1", port, 5, headers={"X-Forwarded-For": "203.0.113.66"}, host_header="h")
