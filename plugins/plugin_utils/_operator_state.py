@@ -245,6 +245,16 @@ def update_state(
         entry.pop("weight", None)
     result = _prune(new)
     check_state(result)  # a bad weight is refused with the same message as a bad state file
+    if action in ("drain", "disable"):
+        # Refused here, before the state file is written: a pool left without an active server fails every later
+        # render (the weights refuse it), so the drain would be recorded and every run after it would fail.
+        for applied in apply_state(scope, result):
+            if not any(s["state"] == "active" for s in applied["servers"]):
+                raise ValueError(
+                    f"lbstack_action={action} of {server} would leave pool {applied['name']} without an active server "
+                    f"(a pool needs one): {action} it in the other pools with lbstack_pool, or put pool "
+                    f"{applied['name']} in maintenance"
+                )
     return result
 
 

@@ -16,6 +16,11 @@ POOLS: list[dict[str, Any]] = [
     {"name": "web", "servers": [{"name": "web1", "capacity": 2}, {"name": "web2", "capacity": 1}]},
     {"name": "api", "servers": [{"name": "web2", "capacity": 1}, {"name": "web3", "capacity": 1, "state": "drain"}]},
 ]
+# The same with a second active server in api, so web2 may be drained in every pool.
+WIDE: list[dict[str, Any]] = [
+    POOLS[0],
+    {"name": "api", "servers": [*POOLS[1]["servers"], {"name": "web4", "capacity": 1}]},
+]
 
 
 def states(pools: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
@@ -23,19 +28,37 @@ def states(pools: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 
 def test_a_drain_applies_to_every_pool_holding_the_server() -> None:
-    state = core.update_state({}, POOLS, "drain", "web2")
+    state = core.update_state({}, WIDE, "drain", "web2")
     assert state == {"servers": {"web2": {"*": {"state": "drain"}}}, "pools": {}}
-    assert states(core.apply_state(POOLS, state)) == {
+    assert states(core.apply_state(WIDE, state)) == {
         "web": {"web1": "active", "web2": "drain"},
-        "api": {"web2": "drain", "web3": "drain"},
+        "api": {"web2": "drain", "web3": "drain", "web4": "active"},
     }
 
 
+def test_a_drain_that_leaves_a_pool_without_an_active_server_is_refused_before_it_is_recorded() -> None:
+    pools = [
+        *POOLS,
+        {
+            "name": "one",
+            "servers": [{"name": "web1", "capacity": 1}, {"name": "web2", "state": "backup", "capacity": 1}],
+        },
+    ]
+    for action in ("drain", "disable"):
+        with pytest.raises(
+            ValueError, match=rf"^lbstack_action={action} of web1 would leave pool one without an active server"
+        ):
+            core.update_state({}, pools, action, "web1")
+    assert (
+        states(core.apply_state(pools, core.update_state({}, pools, "drain", "web1", "web")))["one"]["web1"] == "active"
+    )
+
+
 def test_a_drain_in_one_pool_and_undrain() -> None:
-    state = core.update_state({}, POOLS, "drain", "web2", "api")
-    assert states(core.apply_state(POOLS, state))["web"]["web2"] == "active"
-    assert states(core.apply_state(POOLS, state))["api"]["web2"] == "drain"
-    assert core.update_state(state, POOLS, "undrain", "web2", "api") == core.empty_state()
+    state = core.update_state({}, WIDE, "drain", "web2", "api")
+    assert states(core.apply_state(WIDE, state))["web"]["web2"] == "active"
+    assert states(core.apply_state(WIDE, state))["api"]["web2"] == "drain"
+    assert core.update_state(state, WIDE, "undrain", "web2", "api") == core.empty_state()
 
 
 def test_undrain_of_a_server_the_inventory_drains_records_active() -> None:
@@ -148,7 +171,7 @@ def test_any_sequence_of_actions_gives_a_state_that_applies(steps: list[tuple[st
         try:
             state = core.update_state(state, POOLS, action, server, pool, "50%")
         except ValueError as exc:
-            assert "lbstack_backend must be a server of pool" in str(exc)
+            assert "lbstack_backend must be a server of pool" in str(exc) or "without an active server" in str(exc)
     assert core.check_state(state) == state
     applied = core.apply_state(POOLS, state)
     assert {s.get("state", "active") for p in applied for s in p["servers"]} <= {"active", "drain", "down"}
@@ -163,7 +186,13 @@ ADDRESSED: list[dict[str, Any]] = [
             {"name": "web2", "address": "fd00::2", "port": 8080, "capacity": 1},
         ],
     },
-    {"name": "api", "servers": [{"name": "web2", "address": "fd00::2", "port": 9000, "capacity": 1}]},
+    {
+        "name": "api",
+        "servers": [
+            {"name": "web2", "address": "fd00::2", "port": 9000, "capacity": 1},
+            {"name": "web3", "address": "10.0.0.3", "port": 9000, "capacity": 1},
+        ],
+    },
 ]
 
 
